@@ -2,7 +2,7 @@
 
 Every metric updates on ``samples [B, S, Q, N]``, ``target [B, Q, N]`` and an optional
 ``mask [B, Q, N]`` (True = observed); ``compute()`` returns a scalar. Pure functions live in
-:mod:`probforecast.metrics.functional`. See ``docs/metrics.md`` for the formulas and for which
+:mod:`probforecast.metrics.functional`. See the README's "Metrics" section for the formulas and for which
 paper reports which variant.
 """
 
