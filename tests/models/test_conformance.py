@@ -6,7 +6,14 @@ import pytest
 import torch
 
 from probforecast.data import ForecastDataModule, SyntheticOptions
-from probforecast.models import Forecaster, GaussianRNN, GPVar, SeasonalNaive, TransformerForecaster
+from probforecast.models import (
+    Forecaster,
+    GaussianRNN,
+    GPVar,
+    SeasonalNaive,
+    TransformerForecaster,
+    VolDyVAE,
+)
 
 FORECASTERS: dict[str, tuple[type[Forecaster], dict]] = {
     "seasonal_naive": (SeasonalNaive, {}),
@@ -23,6 +30,11 @@ FORECASTERS: dict[str, tuple[type[Forecaster], dict]] = {
     "transformer_gls": (
         TransformerForecaster,
         {"hidden_size": 8, "rank": 3, "lags": [1, 2, 24], "likelihood": "gls"},
+    ),
+    "voldy_vae": (VolDyVAE, {"latent_dim": 8, "mlp_hidden": 16}),
+    "voldy_vae_mlp_student_t": (
+        VolDyVAE,
+        {"latent_dim": 8, "mlp_hidden": 16, "scale_head": "mlp", "likelihood": "student_t"},
     ),
 }
 

@@ -5,5 +5,13 @@ from probforecast.models.gaussian_rnn import GaussianRNN
 from probforecast.models.gpvar import GPVar
 from probforecast.models.seasonal_naive import SeasonalNaive
 from probforecast.models.transformer import TransformerForecaster
+from probforecast.models.voldy_vae import VolDyVAE
 
-__all__ = ["Forecaster", "GPVar", "GaussianRNN", "SeasonalNaive", "TransformerForecaster"]
+__all__ = [
+    "Forecaster",
+    "GPVar",
+    "GaussianRNN",
+    "SeasonalNaive",
+    "TransformerForecaster",
+    "VolDyVAE",
+]
