@@ -1,6 +1,7 @@
 """Forecasters (``Forecaster`` subclasses) and the generic ``ForecastModule``."""
 
 from probforecast.models.base import Forecaster
+from probforecast.models.cwgen import JMCE, CWDiff, CWFlow
 from probforecast.models.gaussian_rnn import GaussianRNN
 from probforecast.models.gpvar import GPVar
 from probforecast.models.seasonal_naive import SeasonalNaive
@@ -8,6 +9,9 @@ from probforecast.models.transformer import TransformerForecaster
 from probforecast.models.voldy_vae import VolDyVAE
 
 __all__ = [
+    "JMCE",
+    "CWDiff",
+    "CWFlow",
     "Forecaster",
     "GPVar",
     "GaussianRNN",

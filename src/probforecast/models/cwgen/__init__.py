@@ -1,0 +1,34 @@
+"""CW-Gen: conditionally whitened generative forecasters (JMCE prior, CW-Diff, CW-Flow)."""
+
+from probforecast.models.cwgen.covariance import (
+    lower_factor_from_packed,
+    sliding_covariance,
+    triu_pack,
+)
+from probforecast.models.cwgen.diffusion import CWDiff
+from probforecast.models.cwgen.flow import CWFlow
+from probforecast.models.cwgen.generator import CWGenerator, load_jmce_state
+from probforecast.models.cwgen.jmce import JMCE, JMCELoss, jmce_loss
+from probforecast.models.cwgen.whitening import (
+    CholeskyWhitening,
+    IdentityWhitening,
+    SymmetricWhitening,
+    Whitening,
+)
+
+__all__ = [
+    "JMCE",
+    "CWDiff",
+    "CWFlow",
+    "CWGenerator",
+    "CholeskyWhitening",
+    "IdentityWhitening",
+    "JMCELoss",
+    "SymmetricWhitening",
+    "Whitening",
+    "jmce_loss",
+    "load_jmce_state",
+    "lower_factor_from_packed",
+    "sliding_covariance",
+    "triu_pack",
+]

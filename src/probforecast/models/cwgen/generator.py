@@ -1,0 +1,229 @@
+r"""What CW-Diff and CW-Flow share: the prior (JMCE or standard), its training mode, loading
+a trained JMCE, and the conditional network (spec-cwgen §3, §5-§7).
+
+Axes: ``B`` windows, ``S`` samples, ``P`` history, ``Q`` horizon, ``N`` series.
+
+* ``prior="jmce"``: ``N(mu_hat, Sigma_hat)`` from a JMCE applied to **each window's own
+  history, on the fly** (never cached by batch index: spec §15.5).
+
+  - ``training="two_stage"``: the JMCE is loaded from ``jmce_checkpoint`` (a ForecastModule
+    checkpoint of ``probforecast.models.JMCE``), frozen and kept in eval mode; ``whitening`` is
+    ``symmetric`` (eigh, clamped at ``lambda_min``; the paper's default) or ``cholesky``.
+  - ``training="e2e"``: the JMCE is trained jointly, ``loss = (L_JMCE + L_gen) / 2``, Cholesky
+    whitening without detaching so the generative loss reaches the JMCE (spec §7).
+* ``prior="standard"``: the "Raw" baseline, source ``N(0, I)``: same network and budget.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from probforecast.data.batch import ForecastBatch
+from probforecast.models.base import Forecaster
+from probforecast.models.cwgen.denoiser import ConditionalDenoiser
+from probforecast.models.cwgen.jmce import JMCE
+from probforecast.models.cwgen.whitening import (
+    CholeskyWhitening,
+    IdentityWhitening,
+    SymmetricWhitening,
+    Whitening,
+)
+
+log = logging.getLogger(__name__)
+
+PRIORS = ("jmce", "standard")
+TRAININGS = ("two_stage", "e2e")
+WHITENINGS = ("symmetric", "cholesky")
+
+
+def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
+    if value not in options:
+        raise ValueError(f"{name} must be one of {list(options)}; got {value!r}")
+
+
+def load_jmce_state(jmce: JMCE, path: str) -> None:
+    """Load ``forecaster.*`` weights of a ForecastModule checkpoint into ``jmce`` (one clear error
+    when the file is missing, is not a JMCE checkpoint, or its sizes differ)."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ValueError(
+            f"jmce_checkpoint {str(file)!r} does not exist; train the JMCE first "
+            "(probforecast fit --config configs/jmce/<dataset>.yaml) and pass its .ckpt"
+        )
+    ckpt = torch.load(file, map_location="cpu", weights_only=True)
+    state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict):
+        raise ValueError(f"jmce_checkpoint {str(file)!r} holds no state_dict")
+    prefix = "forecaster."
+    own = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    expected = jmce.state_dict()
+    missing = sorted(set(expected) - set(own))
+    unexpected = sorted(set(own) - set(expected))
+    if missing or unexpected:
+        raise ValueError(
+            f"jmce_checkpoint {str(file)!r} is not a checkpoint of this JMCE: missing "
+            f"{missing[:3]}{'...' if len(missing) > 3 else ''}, unexpected "
+            f"{unexpected[:3]}{'...' if len(unexpected) > 3 else ''}; it must be a ForecastModule "
+            "checkpoint whose forecaster is probforecast.models.JMCE"
+        )
+    wrong = [
+        f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(expected[k].shape)}"
+        for k, v in own.items()
+        if v.shape != expected[k].shape
+    ]
+    if wrong:
+        raise ValueError(
+            f"jmce_checkpoint {str(file)!r} was trained with other sizes ({wrong[0]}"
+            f"{' and more' if len(wrong) > 1 else ''}); set the jmce_* arguments (and the data's "
+            "target_dim / context / prediction length) to those of the JMCE run"
+        )
+    jmce.load_state_dict(own)
+
+
+class CWGenerator(Forecaster):
+    """Base of CW-Diff / CW-Flow (module docstring). Subclasses implement
+    ``generative_loss(batch, whitening, cond)`` and ``generate(cond, whitening, num_samples)``.
+
+    Args:
+        prior: ``jmce`` (conditionally whitened) or ``standard`` (Raw baseline).
+        training: ``two_stage`` (frozen JMCE from ``jmce_checkpoint``) or ``e2e`` (joint).
+        whitening: ``symmetric`` (eigh) or ``cholesky`` (triangular solve; required by ``e2e``).
+        jmce_checkpoint: ForecastModule ``.ckpt`` of a trained JMCE (two-stage only).
+        jmce_*: sizes of the JMCE (must equal those of the checkpoint's run).
+        cov_window, lambda_min, w_eig, jmce_high_dim: JMCE loss settings (``lambda_min`` is
+            also the eigenvalue clamp of symmetric whitening).
+        d_model, n_heads, num_layers, d_ff, dropout: sizes of the conditional network.
+    """
+
+    def __init__(
+        self,
+        target_dim: int,
+        context_length: int,
+        prediction_length: int,
+        freq: str = "h",
+        num_time_features: int = 0,
+        prior: str = "jmce",
+        training: str = "two_stage",
+        whitening: str = "symmetric",
+        jmce_checkpoint: str | None = None,
+        jmce_d_model: int = 64,
+        jmce_n_heads: int = 4,
+        jmce_e_layers: int = 2,
+        jmce_d_layers: int = 1,
+        jmce_d_ff: int = 128,
+        jmce_dropout: float = 0.1,
+        jmce_high_dim: bool = False,
+        cov_window: int = 95,
+        lambda_min: float = 0.1,
+        w_eig: float = 50.0,
+        d_model: int = 64,
+        n_heads: int = 4,
+        num_layers: int = 2,
+        d_ff: int = 128,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__(target_dim, context_length, prediction_length, freq, num_time_features)
+        _choice("prior", prior, PRIORS)
+        _choice("training", training, TRAININGS)
+        _choice("whitening", whitening, WHITENINGS)
+        self.prior, self.training_mode, self.whitening = prior, training, whitening
+        self.lambda_min = lambda_min
+        self.jmce: JMCE | None = None
+        if prior == "jmce":
+            if training == "e2e" and whitening != "cholesky":
+                raise ValueError(
+                    "training='e2e' back-propagates through the whitening: set "
+                    "whitening='cholesky' (the differentiable triangular path, spec §7)"
+                )
+            if training == "two_stage" and jmce_checkpoint is None:
+                raise ValueError(
+                    "training='two_stage' needs jmce_checkpoint: the .ckpt of a JMCE run "
+                    "(probforecast fit --config configs/jmce/<dataset>.yaml); or use "
+                    "training='e2e' (joint) or prior='standard' (Raw)"
+                )
+            self.jmce = JMCE(
+                target_dim,
+                context_length,
+                prediction_length,
+                freq,
+                num_time_features,
+                d_model=jmce_d_model,
+                n_heads=jmce_n_heads,
+                e_layers=jmce_e_layers,
+                d_layers=jmce_d_layers,
+                d_ff=jmce_d_ff,
+                dropout=jmce_dropout,
+                cov_window=cov_window,
+                lambda_min=lambda_min,
+                w_eig=w_eig,
+                high_dim=jmce_high_dim,
+            )
+            if training == "two_stage":
+                load_jmce_state(self.jmce, jmce_checkpoint)
+                self.jmce.requires_grad_(False)
+                self.jmce.eval()
+                log.info("CW prior: frozen JMCE loaded from %s", jmce_checkpoint)
+        self.net = ConditionalDenoiser(
+            target_dim,
+            context_length,
+            prediction_length,
+            num_time_features,
+            d_model=d_model,
+            n_heads=n_heads,
+            num_layers=num_layers,
+            d_ff=d_ff,
+            dropout=dropout,
+        )
+
+    @property
+    def frozen_prior(self) -> bool:
+        return self.jmce is not None and self.training_mode == "two_stage"
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.frozen_prior:
+            self.jmce.eval()  # a frozen JMCE never uses dropout
+        return self
+
+    # ------------------------------------------------------------------ prior
+    def prior_whitening(self, batch: ForecastBatch) -> tuple[Whitening, Tensor | None]:
+        """The whitening of this batch's prior and, for ``e2e``, the JMCE loss to add.
+
+        Computed from ``batch.past_target`` of the same windows (row ``b`` of the prior belongs
+        to row ``b`` of the batch)."""
+        if self.jmce is None:
+            return IdentityWhitening(torch.zeros_like(batch.future_target)), None
+        if self.frozen_prior:
+            with torch.no_grad():
+                mu, lower, covariance = self.jmce.estimate(batch)
+            if self.whitening == "symmetric":
+                return SymmetricWhitening(mu, covariance, eps=self.lambda_min), None
+            return CholeskyWhitening(mu, lower), None
+        estimate = self.jmce.estimate(batch)
+        parts = self.jmce.loss_parts(batch, estimate)
+        return CholeskyWhitening(estimate[0], estimate[1]), parts.total
+
+    # ------------------------------------------------------------------ Forecaster
+    def loss(self, batch: ForecastBatch) -> Tensor:
+        self.check_batch(batch)
+        whitening, jmce_loss = self.prior_whitening(batch)
+        cond = self.net.condition(batch.past_target, batch.future_time_feat)
+        gen = self.generative_loss(batch, whitening, cond)
+        return gen if jmce_loss is None else 0.5 * (jmce_loss + gen)
+
+    @torch.no_grad()
+    def sample(self, batch: ForecastBatch, num_samples: int) -> Tensor:
+        self.check_batch(batch)
+        whitening, _ = self.prior_whitening(batch)
+        cond = self.net.condition(batch.past_target, batch.future_time_feat)
+        return self.generate(cond, whitening, num_samples)
+
+    def generative_loss(self, batch: ForecastBatch, whitening: Whitening, cond: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def generate(self, cond: Tensor, whitening: Whitening, num_samples: int) -> Tensor:
+        raise NotImplementedError
