@@ -11,13 +11,13 @@ from einops import rearrange
 from torch import Tensor
 
 
-def _check_window(window: int, length: int, what: str = "segment") -> None:
+def _check_window(window: int, length: int, what: str = "the segment length T") -> None:
     if not isinstance(window, int) or window < 1:
         raise ValueError(f"the covariance window must be a positive integer; got {window!r}")
     if window // 2 >= length:
         raise ValueError(
-            f"reflect padding needs window // 2 < {what} length; got window={window} for a "
-            f"{what} of {length} steps (use a window of at most {2 * length - 1})"
+            f"reflect padding needs window // 2 < {what} = {length}; got window={window} "
+            f"(use a window of at most {2 * length - 1})"
         )
 
 

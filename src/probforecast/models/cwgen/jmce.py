@@ -121,8 +121,8 @@ class JMCE(Forecaster):
         high_dim: bool = False,
     ) -> None:
         super().__init__(target_dim, context_length, prediction_length, freq, num_time_features)
-        _check_window(cov_window, context_length, "context (context_length)")
-        _check_window(cov_window, prediction_length, "horizon (prediction_length)")
+        _check_window(cov_window, context_length, "context_length")
+        _check_window(cov_window, prediction_length, "prediction_length")
         if lambda_min <= 0 or w_eig < 0:
             raise ValueError(f"need lambda_min > 0 and w_eig >= 0; got {lambda_min}, {w_eig}")
         self.cov_window, self.lambda_min, self.w_eig = cov_window, lambda_min, w_eig

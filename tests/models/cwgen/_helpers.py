@@ -1,0 +1,40 @@
+"""Tiny batches and forecaster builders shared by the CW-Gen tests."""
+
+from __future__ import annotations
+
+import torch
+
+from probforecast.data.batch import ForecastBatch
+
+P, Q, N, F = 16, 8, 3, 2
+SMALL_JMCE = dict(d_model=16, n_heads=2, e_layers=1, d_layers=1, d_ff=32, dropout=0.0)
+SMALL_NET = dict(d_model=16, n_heads=2, num_layers=1, d_ff=32)
+
+
+def facts(p: int = P, q: int = Q, n: int = N, f: int = F) -> dict:
+    return dict(target_dim=n, context_length=p, prediction_length=q, num_time_features=f)
+
+
+def make_batch(past: torch.Tensor, future: torch.Tensor, f: int = F) -> ForecastBatch:
+    """A ForecastBatch from ``past [B, P, N]`` and ``future [B, Q, N]`` (time features: a ramp)."""
+    b, p, n = past.shape
+    q = future.shape[1]
+    ramp = torch.linspace(-0.5, 0.5, p + q).reshape(1, -1, 1).expand(b, p + q, f)
+    return ForecastBatch(
+        past_target=past,
+        past_observed=torch.ones_like(past, dtype=torch.bool),
+        past_time_feat=ramp[:, :p].contiguous(),
+        future_time_feat=ramp[:, p:].contiguous(),
+        future_target=future,
+        future_observed=torch.ones_like(future, dtype=torch.bool),
+        series_ids=torch.arange(n).expand(b, n),
+        loc=torch.zeros(b, n),
+        scale=torch.ones(b, n),
+        window_start=torch.arange(b),
+    )
+
+
+def random_batch(b: int = 4, seed: int = 0) -> ForecastBatch:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(b, P + Q, N, generator=g).cumsum(1) * 0.3
+    return make_batch(x[:, :P], x[:, P:])

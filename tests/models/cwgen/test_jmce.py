@@ -1,0 +1,151 @@
+"""JMCE loss (optimum, hand-built penalty/nuclear/Frobenius cases), high-dim mode, sampling, checkpoints."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from probforecast.models import JMCE, CWDiff
+from probforecast.models.cwgen import jmce_loss, sliding_covariance
+from probforecast.models.module import ForecastModule
+from tests.models.cwgen._helpers import SMALL_JMCE, SMALL_NET, facts, random_batch
+
+
+def spd(b, q, n, min_eig, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randn(b, q, n, n, generator=g, dtype=torch.float64)
+    return a @ a.transpose(-1, -2) + min_eig * torch.eye(n, dtype=torch.float64)
+
+
+def test_loss_is_zero_at_its_optimum():
+    target = torch.randn(2, 5, 3, dtype=torch.float64)
+    cov = spd(2, 5, 3, 0.2)
+    parts = jmce_loss(target.clone(), cov.clone(), target, cov, lambda_min=0.1, w_eig=50.0)
+    assert parts.total.abs() < 1e-12 and parts.penalty == 0
+
+
+def test_penalty_matches_a_hand_built_diagonal_case():
+    eig = torch.tensor([[0.05, 0.3, 0.0], [1.0, -0.2, 0.1]], dtype=torch.float64)  # [Q=2, N=3]
+    cov = torch.diag_embed(eig).unsqueeze(0)  # [1, 2, 3, 3]
+    mu = torch.zeros(1, 2, 3, dtype=torch.float64)
+    parts = jmce_loss(mu, cov, mu, cov, lambda_min=0.1, w_eig=50.0)
+    expected = (0.05 + 0 + 0.1 + 0 + 0.3 + 0.0) / 6  # relu(0.1 - eig), mean over B, Q, N
+    assert math.isclose(parts.penalty.item(), expected, rel_tol=1e-12)
+    assert math.isclose(parts.total.item(), 50.0 * expected, rel_tol=1e-12)
+
+
+def test_nuclear_frobenius_and_mean_terms_match_dense_references():
+    b, q, n = 2, 4, 3
+    cov = spd(b, q, n, 1.0, seed=1)
+    sym = torch.randn(b, q, n, n, dtype=torch.float64)
+    diff = sym + sym.transpose(-1, -2)
+    target_cov = cov - diff
+    mu, target = (
+        torch.randn(b, q, n, dtype=torch.float64),
+        torch.randn(b, q, n, dtype=torch.float64),
+    )
+    parts = jmce_loss(mu, cov, target, target_cov, lambda_min=0.1, w_eig=50.0)
+    # nuclear norm of a symmetric matrix = sum |eigenvalues|; the loss averages sigma_i over B,Q,N
+    nuclear = torch.linalg.eigvalsh(diff).abs().sum(-1).mean() / n
+    assert torch.allclose(parts.nuclear, nuclear)
+    assert torch.allclose(parts.frobenius, (diff**2).sum() / (b * q * n * n))
+    assert torch.allclose(parts.mean, ((mu - target) ** 2).mean())
+    expected = parts.mean + nuclear + 0.1 * math.sqrt(q * n) * parts.frobenius + 50 * parts.penalty
+    assert torch.allclose(parts.total, expected)
+    # the mask removes entries from the mean term only
+    mask = torch.zeros(b, q, n, dtype=torch.bool)
+    mask[0, 0, 0] = True
+    masked = jmce_loss(mu, cov, target, target_cov, mask=mask)
+    assert torch.allclose(masked.mean, (mu - target)[0, 0, 0] ** 2)
+
+
+def test_jmce_forward_covariance_is_spd_and_high_dim_mode_floors_eigenvalues():
+    torch.manual_seed(0)
+    batch = random_batch()
+    model = JMCE(**facts(), cov_window=7, **SMALL_JMCE)
+    mu, lower, cov = model.estimate(batch)
+    assert mu.shape == (4, 8, 3) and cov.shape == (4, 8, 3, 3)
+    assert torch.allclose(cov, lower @ lower.transpose(-1, -2))
+    assert torch.linalg.eigvalsh(cov.double()).min() > 0
+    hd = JMCE(**facts(), cov_window=7, high_dim=True, lambda_min=0.3, **SMALL_JMCE)
+    mu, lower, cov = hd.estimate(batch)
+    assert torch.linalg.eigvalsh(cov.double()).min() >= 0.3 - 1e-5
+    assert torch.allclose(lower @ lower.transpose(-1, -2), cov, atol=1e-5)
+    assert hd.loss_parts(batch).penalty == 0
+
+
+def test_jmce_loss_uses_the_future_sliding_covariance():
+    torch.manual_seed(0)
+    batch = random_batch()
+    model = JMCE(**facts(), cov_window=7, **SMALL_JMCE)
+    mu, _, cov = model.estimate(batch)
+    expected = jmce_loss(mu, cov, batch.future_target, sliding_covariance(batch.future_target, 7))
+    assert torch.allclose(model.loss(batch), expected.total)
+
+
+def test_jmce_samples_follow_its_gaussian():
+    torch.manual_seed(0)
+    batch = random_batch(b=2)
+    model = JMCE(**facts(), cov_window=7, **SMALL_JMCE).eval()
+    mu, _, cov = model.estimate(batch)
+    s = model.sample(batch, 20_000)  # [B, S, Q, N]
+    assert torch.allclose(s.mean(1), mu, atol=0.06)
+    c = s - s.mean(1, keepdim=True)
+    emp = torch.einsum("bsqi,bsqj->bqij", c, c) / s.shape[1]
+    assert ((emp - cov).abs().max() / cov.abs().max()) < 0.06
+
+
+def test_bad_jmce_arguments_are_rejected():
+    with pytest.raises(ValueError, match="context_length = 16"):
+        JMCE(**facts(), cov_window=95)
+    with pytest.raises(ValueError, match="prediction_length = 8"):
+        JMCE(**facts(), cov_window=21)
+    with pytest.raises(ValueError, match="lambda_min"):
+        JMCE(**facts(), cov_window=7, lambda_min=0.0)
+
+
+def _save_jmce_checkpoint(path, **kwargs):
+    jmce = JMCE(**facts(), cov_window=7, **{**SMALL_JMCE, **kwargs})
+    module = ForecastModule(jmce, num_samples=4)
+    torch.save({"state_dict": module.state_dict(), "epoch": 0}, path)
+    return jmce
+
+
+def test_two_stage_loads_the_checkpoint_and_freezes_it(tmp_path):
+    path = tmp_path / "jmce.ckpt"
+    jmce = _save_jmce_checkpoint(path)
+    jmce_kwargs = {f"jmce_{k}": v for k, v in SMALL_JMCE.items()}
+    model = CWDiff(**facts(), cov_window=7, jmce_checkpoint=str(path), **jmce_kwargs, **SMALL_NET)
+    for k, v in jmce.state_dict().items():
+        assert torch.equal(model.jmce.state_dict()[k], v)
+    assert not any(p.requires_grad for p in model.jmce.parameters())
+    model.train()
+    assert not model.jmce.training and model.net.training
+    before = {k: v.clone() for k, v in model.jmce.state_dict().items()}
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    model.loss(random_batch()).backward()
+    opt.step()
+    assert all(torch.equal(before[k], v) for k, v in model.jmce.state_dict().items())
+
+
+def test_checkpoint_errors_are_clear(tmp_path):
+    jmce_kwargs = {f"jmce_{k}": v for k, v in SMALL_JMCE.items()}
+    common = dict(**facts(), cov_window=7, **jmce_kwargs, **SMALL_NET)
+    with pytest.raises(ValueError, match="does not exist"):
+        CWDiff(**common, jmce_checkpoint=str(tmp_path / "nope.ckpt"))
+    wide = tmp_path / "wide.ckpt"
+    _save_jmce_checkpoint(wide, d_model=32)
+    with pytest.raises(ValueError, match="other sizes"):
+        CWDiff(**common, jmce_checkpoint=str(wide))
+    other = tmp_path / "other.ckpt"
+    torch.save({"state_dict": {"forecaster.rnn.weight": torch.zeros(2)}}, other)
+    with pytest.raises(ValueError, match="not a checkpoint of this JMCE"):
+        CWDiff(**common, jmce_checkpoint=str(other))
+    with pytest.raises(ValueError, match="needs jmce_checkpoint"):
+        CWDiff(**common)
+    with pytest.raises(ValueError, match="whitening='cholesky'"):
+        CWDiff(**common, training="e2e")
+    with pytest.raises(ValueError, match="prior must be one of"):
+        CWDiff(**common, prior="gp")
