@@ -7,6 +7,9 @@ import torch
 
 from probforecast.data import ForecastDataModule, SyntheticOptions
 from probforecast.models import (
+    JMCE,
+    CWDiff,
+    CWFlow,
     Forecaster,
     GaussianRNN,
     GPVar,
@@ -35,6 +38,40 @@ FORECASTERS: dict[str, tuple[type[Forecaster], dict]] = {
     "voldy_vae_mlp_student_t": (
         VolDyVAE,
         {"latent_dim": 8, "mlp_hidden": 16, "scale_head": "mlp", "likelihood": "student_t"},
+    ),
+    "jmce": (JMCE, {"cov_window": 15, "d_model": 8, "n_heads": 2, "d_ff": 16, "e_layers": 1}),
+    "cw_diff_raw": (CWDiff, {"prior": "standard", "d_model": 8, "n_heads": 2, "sampling_steps": 4}),
+    "cw_diff_e2e": (
+        CWDiff,
+        {
+            "training": "e2e",
+            "whitening": "cholesky",
+            "cov_window": 15,
+            "jmce_d_model": 8,
+            "jmce_n_heads": 2,
+            "jmce_e_layers": 1,
+            "d_model": 8,
+            "n_heads": 2,
+            "sampling_steps": 4,
+            "eta": 0.5,
+        },
+    ),
+    "cw_flow_raw": (CWFlow, {"prior": "standard", "d_model": 8, "n_heads": 2, "sampling_steps": 3}),
+    "cw_flow_e2e": (
+        CWFlow,
+        {
+            "training": "e2e",
+            "whitening": "cholesky",
+            "cov_window": 15,
+            "jmce_d_model": 8,
+            "jmce_n_heads": 2,
+            "jmce_e_layers": 1,
+            "d_model": 8,
+            "n_heads": 2,
+            "sampling_steps": 3,
+            "solver": "heun",
+            "fft_weight": 1.0,
+        },
     ),
 }
 
