@@ -8,11 +8,12 @@ import pytest
 
 from probforecast.cli import ProbForecastCLI
 from tests.conftest import REPO, SHARED_DATA, have_real_data
+from tests.models.cwgen.jmce_fixture import jmce_checkpoint_args
 
 CONFIGS = sorted(
     p.relative_to(REPO).as_posix()
     for p in (REPO / "configs").rglob("*.yaml")
-    if p.parent.name not in ("trainer", "sweeps")
+    if p.parent.name not in ("trainer", "sweeps", "horizons")
 )
 REAL_DATA_FREE = {"configs/quickstart.yaml"}
 
@@ -53,9 +54,52 @@ def test_config_runs_one_step(config, tmp_path):
             "1",
             "--forecast_plot.every_n_val_epochs",
             "0",
+            *jmce_checkpoint_args(REPO / config, tmp_path, SHARED_DATA),  # two-stage CW configs
         ],
         run=False,
     )
     cli.trainer.fit(cli.model, cli.datamodule)
     assert cli.trainer.global_step >= 0
+    assert "val/crps" in cli.trainer.callback_metrics
+
+
+@pytest.mark.slow
+def test_horizon_overlay_stacks_on_a_dataset_config(tmp_path):
+    """Overlays in ``horizons/`` folders are not standalone configs: stack one and run a step."""
+    if not have_real_data():
+        pytest.skip(f"real datasets not found at {SHARED_DATA}")
+    warnings.simplefilter("ignore")
+    cli = ProbForecastCLI(
+        args=[
+            "--config",
+            str(REPO / "configs" / "voldy_vae" / "etth1.yaml"),
+            "--config",
+            str(REPO / "configs" / "voldy_vae" / "horizons" / "h192.yaml"),
+            "--data.root",
+            str(SHARED_DATA),
+            "--data.cache_dir",
+            str(tmp_path / "cache"),
+            "--trainer.default_root_dir",
+            str(tmp_path / "run"),
+            "--trainer.logger",
+            "false",
+            "--trainer.fast_dev_run",
+            "1",
+            "--trainer.enable_progress_bar",
+            "false",
+            "--model.val_num_samples",
+            "2",
+            "--data.max_val_windows",
+            "1",
+            "--data.batch_size",
+            "2",
+            "--data.eval_batch_size",
+            "1",
+            "--forecast_plot.every_n_val_epochs",
+            "0",
+        ],
+        run=False,
+    )
+    assert cli.model.forecaster.prediction_length == 192
+    cli.trainer.fit(cli.model, cli.datamodule)
     assert "val/crps" in cli.trainer.callback_metrics
