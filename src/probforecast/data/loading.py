@@ -35,6 +35,7 @@ class SyntheticOptions:
     num_test_windows: int = 4
     error_ar_coef: float = 0.7
     noise_scale: float = 0.3
+    observation_noise_scale: float = 0.0
     seed: int = 0
 
 
@@ -85,6 +86,7 @@ def _synthetic(options: SyntheticOptions, prediction_length: int) -> LoadedDatas
         length=options.length,
         error_ar_coef=options.error_ar_coef,
         noise_scale=options.noise_scale,
+        observation_noise_scale=options.observation_noise_scale,
         seed=options.seed,
     )
     info = DATASETS["synthetic"]
