@@ -8,7 +8,8 @@ Sharp95 (95% width / test std) and rho_sigma (lag-1 autocorrelation of the predi
 averaged over 8 latent draws). Prints a markdown table with mean +- std over seeds and the paper.
 
     python scripts/bench_voldy.py accuracy --data-root ../shared/data --datasets etth1 \
-        --horizons 96 --seeds 1 2 3 --epochs 10 --max-test-windows 400 --out docs/voldy_raw.md
+        --horizons 96 --seeds 1 2 3 --epochs 10 --max-test-windows 500 --jsonl runs/voldy.jsonl
+    python scripts/bench_voldy.py table runs/voldy.jsonl      # mean +- std over the seeds
 
 ``efficiency``: ETTh2-shaped model (C=7, L=96, H=720), batch size 1, 100 samples (Table XII):
 sampling time of our vectorised sampler vs the official code's Python loop over samples (same
@@ -148,14 +149,36 @@ def run_accuracy(args) -> None:
                     epochs=cli.trainer.current_epoch,
                     test_windows=len(cli.datamodule.split.test_starts),
                 )
-                print(json.dumps({"dataset": dataset, "H": horizon, "seed": seed, **result}))
+                record = {"dataset": dataset, "H": horizon, "seed": seed, **result}
+                record["budget"] = budget(args)
+                print(json.dumps(record), flush=True)
+                if args.jsonl:
+                    with open(args.jsonl, "a") as f:
+                        f.write(json.dumps(record) + "\n")
                 per_seed.append(result)
             rows.append((dataset, horizon, per_seed))
-    table = format_table(rows, args)
-    print(table)
-    if args.out:
-        with open(args.out, "a") as f:
-            f.write(table + "\n")
+    print(format_table(rows, budget(args)))
+
+
+def budget(args) -> str:
+    return (
+        f"{args.epochs} epochs x {args.batches_per_epoch} batches of 64, test stride "
+        f"{args.test_stride}, <= {args.max_test_windows} evenly spaced test windows, "
+        f"{args.num_samples} samples, init_args {args.set or []}"
+    )
+
+
+def run_table(args) -> None:
+    """Aggregate the JSON lines written by ``accuracy --jsonl`` into the markdown table."""
+    groups: dict[tuple, list[dict]] = {}
+    for path in args.files:
+        for line in Path(path).read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                groups.setdefault((r["dataset"], r["H"], r["budget"]), []).append(r)
+    for bud in dict.fromkeys(k[2] for k in groups):
+        rows = [(d, h, res) for (d, h, b), res in groups.items() if b == bud]
+        print(format_table(rows, bud))
 
 
 def _ms(values: list[float], digits: int = 3) -> str:
@@ -164,14 +187,12 @@ def _ms(values: list[float], digits: int = 3) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def format_table(rows, args) -> str:
+def format_table(rows, bud: str) -> str:
     head = (
-        f"\nBudget: {args.epochs} epochs x {args.batches_per_epoch} batches of 64, seeds "
-        f"{args.seeds}, test stride {args.test_stride}, <= {args.max_test_windows} test windows, "
-        f"{args.num_samples} samples; init_args {args.set or []}.\n\n"
-        "| dataset | H | CRPS (ProbTS, 19 q) | paper CRPS | NMAE | paper NMAE | exact CRPS | "
-        "QICE | Cov95 | Sharp95 | ρσ | fit s/seed | windows |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        f"\nBudget: {bud}.\n\n"
+        "| dataset | H | seeds | CRPS (ProbTS, 19 q) | paper CRPS | NMAE | paper NMAE | "
+        "exact CRPS | QICE | Cov95 | Sharp95 | ρσ | fit s/seed | windows |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
     lines = [head]
     for dataset, horizon, res in rows:
@@ -182,7 +203,8 @@ def format_table(rows, args) -> str:
             return _ms([r[key] for r in res], digits)
 
         lines.append(
-            f"| {dataset} | {horizon} | {col('crps_quantile')} | {pc} | {col('nmae')} | {pn} | "
+            f"| {dataset} | {horizon} | {len(res)} | {col('crps_quantile')} | {pc} | "
+            f"{col('nmae')} | {pn} | "
             f"{col('crps')} | {col('quantile_coverage_error', 2)} | {col('coverage_95', 1)} | "
             f"{col('normalized_interval_width_95', 2)} | {col('rho_sigma', 2)} | "
             f"{statistics.fmean(r['fit_s'] for r in res):.0f} | {res[0]['test_windows']} |"
@@ -276,14 +298,14 @@ def main(argv: list[str] | None = None) -> None:
     acc.add_argument("--num-samples", type=int, default=100)
     acc.add_argument("--set", nargs="*", help="forecaster init_args, e.g. scale_head=mlp")
     acc.add_argument("--run-root", default="runs/bench_voldy")
-    acc.add_argument("--out", default=None, help="append the markdown table to this file")
+    acc.add_argument("--jsonl", default=None, help="append one JSON line per run to this file")
+    tab = sub.add_parser("table")
+    tab.add_argument("files", nargs="+", help="JSON-lines files written by accuracy --jsonl")
     eff = sub.add_parser("efficiency")
     eff.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args(argv)
-    if args.command == "accuracy":
-        run_accuracy(args)
-    else:
-        run_efficiency(args)
+    commands = {"accuracy": run_accuracy, "table": run_table, "efficiency": run_efficiency}
+    commands[args.command](args)
 
 
 if __name__ == "__main__":
