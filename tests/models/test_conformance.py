@@ -26,6 +26,16 @@ FORECASTERS: dict[str, tuple[type[Forecaster], dict]] = {
         {"hidden_size": 8, "rank": 3, "lags": [1, 2, 24], "likelihood": "independent"},
     ),
     "gpvar_gls": (GPVar, {"hidden_size": 8, "rank": 3, "lags": [1, 2, 24], "likelihood": "gls"}),
+    "gpvar_gls_copula": (
+        GPVar,
+        {
+            "hidden_size": 8,
+            "rank": 3,
+            "lags": [1, 2, 24],
+            "likelihood": "gls",
+            "marginal": "copula",
+        },
+    ),
     "transformer_independent": (
         TransformerForecaster,
         {"hidden_size": 8, "rank": 3, "lags": [1, 2, 24], "likelihood": "independent"},

@@ -33,12 +33,14 @@ from probforecast.data.batch import ForecastBatch
 from probforecast.distributions import gls_conditional_next, gls_log_prob, log_det_corr
 from probforecast.models.base import Forecaster
 from probforecast.models.temporal_correlation import CorrelationKind, TemporalCorrelation
+from probforecast.nn.copula import EmpiricalCopula
 from probforecast.nn.heads import LowRankGaussianHead
 from probforecast.nn.lags import default_lags, lagged_values
 
 log = logging.getLogger(__name__)
 
 Likelihood = Literal["independent", "gls"]
+Marginal = Literal["gaussian", "copula"]
 
 
 class LowRankARForecaster(Forecaster):
@@ -59,6 +61,11 @@ class LowRankARForecaster(Forecaster):
             ``TemporalCorrelation``.
         corr_reg: weight of the official code's ``-corr_reg * log|C|`` loss term (paper: 0).
         sigma_init, sigma_min: head initialisation / floor (``d >= sigma_min^2``).
+        marginal: ``gaussian`` (the GLS paper and its code) or ``copula``: GPVar's Gaussian
+            copula, i.e. the model (inputs, likelihood, sampling) works on
+            ``Phi^{-1}(F~_i(z))`` with ``F~_i`` the Winsorised empirical CDF of series ``i`` in
+            the window's context, and samples are mapped back through its quantile function
+            (``probforecast.nn.copula``).
     """
 
     def __init__(
@@ -83,6 +90,7 @@ class LowRankARForecaster(Forecaster):
         corr_reg: float = 0.0,
         sigma_init: float = 1.0,
         sigma_min: float = 1e-3,
+        marginal: Marginal = "gaussian",
     ) -> None:
         super().__init__(target_dim, context_length, prediction_length, freq, num_time_features)
         self.lags = sorted(set(lags or default_lags(freq)))
@@ -98,6 +106,9 @@ class LowRankARForecaster(Forecaster):
         if likelihood not in ("independent", "gls"):
             raise ValueError(f"likelihood must be 'independent' or 'gls'; got {likelihood!r}")
         self.likelihood = likelihood
+        if marginal not in ("gaussian", "copula"):
+            raise ValueError(f"marginal must be 'gaussian' or 'copula'; got {marginal!r}")
+        self.marginal = marginal
         self.horizon_d = cross_correlation_horizon or prediction_length
         if prediction_length % self.horizon_d:
             raise ValueError(
@@ -170,6 +181,9 @@ class LowRankARForecaster(Forecaster):
         """Mean negative log-likelihood per observed horizon value (windows of D steps)."""
         self.check_batch(batch)
         seq = torch.cat([batch.past_target, batch.future_target], dim=1)
+        copula = self._copula(batch)
+        if copula is not None:
+            seq = copula.to_gaussian(seq)
         observed = torch.cat([batch.past_observed, batch.future_observed], dim=1)
         time_feat = torch.cat([batch.past_time_feat, batch.future_time_feat], dim=1)
         hidden, _ = self._hidden(
@@ -179,7 +193,7 @@ class LowRankARForecaster(Forecaster):
         hidden = hidden[:, -q:]  # horizon positions [B, Q, N, H]
         mu, factor, diag = self.head(hidden)
         windows = "b (w d) n -> b w d n"
-        value = rearrange(batch.future_target, windows, d=d)
+        value = rearrange(seq[:, -q:], windows, d=d)
         mask = rearrange(batch.future_observed, windows, d=d)
         if self.correlation is not None:
             corr = self.correlation(hidden[:, d - 1 :: d])  # state at each window's last step
@@ -205,8 +219,10 @@ class LowRankARForecaster(Forecaster):
         self.check_batch(batch)
         b, p, n = batch.past_target.shape
         s, q, d = num_samples, self.prediction_length, self.horizon_d
+        copula = self._copula(batch)
+        past = batch.past_target if copula is None else copula.to_gaussian(batch.past_target)
         ctx_inputs = self._inputs(
-            batch.past_target,
+            past,
             batch.past_observed,
             batch.past_time_feat,
             batch.series_ids,
@@ -215,7 +231,7 @@ class LowRankARForecaster(Forecaster):
         ctx_hidden, state = self._hidden(ctx_inputs)
         state = self.repeat_state(state, s)
 
-        paths = repeat(batch.past_target, "b t n -> (s b) t n", s=s)
+        paths = repeat(past, "b t n -> (s b) t n", s=s)
         paths = torch.cat([paths, paths.new_zeros(s * b, q, n)], dim=1)
         observed = torch.cat(
             [
@@ -235,7 +251,7 @@ class LowRankARForecaster(Forecaster):
         if self.correlation is not None and d > 1:
             # one-step residuals of the last D-1 context steps seed every path's buffer
             mu_c, factor_c, diag_c = self.head(ctx_hidden[:, -(d - 1) :])
-            eta_c = batch.past_target[:, -(d - 1) :] - mu_c
+            eta_c = past[:, -(d - 1) :] - mu_c
             obs_c = batch.past_observed[:, -(d - 1) :]
             buffer = [
                 repeat(x, "b ... -> (s b) ...", s=s)
@@ -254,7 +270,14 @@ class LowRankARForecaster(Forecaster):
             else:
                 eta = self._conditional_draw(hidden, factor, diag, buffer)
             paths[:, t] = mu + eta
-        return rearrange(paths[:, p:], "(s b) q n -> b s q n", s=s)
+        samples = rearrange(paths[:, p:], "(s b) q n -> b s q n", s=s)
+        return samples if copula is None else copula.from_gaussian(samples)
+
+    def _copula(self, batch: ForecastBatch) -> EmpiricalCopula | None:
+        """The window's empirical marginals (``marginal: copula``), fitted on its context."""
+        if self.marginal != "copula":
+            return None
+        return EmpiricalCopula.fit(batch.past_target, batch.past_observed)
 
     def _conditional_draw(
         self, hidden: Tensor, factor: Tensor, diag: Tensor, buffer: list[Tensor] | None
