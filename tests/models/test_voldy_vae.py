@@ -71,6 +71,11 @@ def test_parameter_count_matches_the_official_configuration(c, ctx, h, expected)
     assert sum(p.numel() for p in VolDyVAE(c, ctx, h).parameters()) == expected
 
 
+def test_linear_location_head_option():
+    m = VolDyVAE(7, 96, 96, decoder_layers=0)
+    assert sum(p.numel() for p in m.location_head.parameters()) == 128 * 168 + 168
+
+
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_two_stage_recursion_equals_one_pass_over_the_concatenation(cell):
     torch.manual_seed(0)

@@ -17,14 +17,19 @@ class MLP(nn.Sequential):
 
     ``Linear(f_in, h) -> ReLU -> Dropout``, then ``hidden_layers - 2`` times
     ``Linear(h, h) -> ReLU -> Dropout``, then ``Linear(h, f_out)``; so ``hidden_layers = 1`` and
-    ``2`` give two linear layers and ``3`` gives three. Applied to the last axis.
+    ``2`` give two linear layers and ``3`` gives three. ``hidden_layers = 0`` is one
+    ``Linear(f_in, f_out)`` (the paper's "linear projection" reading of the location head).
+    Applied to the last axis.
     """
 
     def __init__(
         self, f_in: int, f_out: int, hidden_dim: int, hidden_layers: int, dropout: float = 0.0
     ) -> None:
-        if hidden_layers < 1:
-            raise ValueError(f"MLP: hidden_layers must be >= 1; got {hidden_layers}")
+        if hidden_layers < 0:
+            raise ValueError(f"MLP: hidden_layers must be >= 0; got {hidden_layers}")
+        if hidden_layers == 0:
+            super().__init__(nn.Linear(f_in, f_out))
+            return
         layers: list[nn.Module] = [nn.Linear(f_in, hidden_dim), nn.ReLU(), nn.Dropout(dropout)]
         for _ in range(hidden_layers - 2):
             layers += [nn.Linear(hidden_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout)]
