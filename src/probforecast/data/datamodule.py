@@ -14,9 +14,17 @@ from torch.utils.data import DataLoader, RandomSampler
 
 from probforecast.data.batch import collate_windows
 from probforecast.data.errors import DataError
-from probforecast.data.loading import LoadedDataset, SyntheticOptions, grouped_arrays, load_dataset
+from probforecast.data.loading import (
+    GeneratorOptions,
+    LoadedDataset,
+    SyntheticOptions,
+    default_cache_dir,
+    grouped_arrays,
+    load_dataset,
+)
 from probforecast.data.scaling import ScalingKind, fit_scaler
 from probforecast.data.splits import Split, border_split, ett_borders, ratio_borders, rolling_split
+from probforecast.data.synthetic.mixing import SyntheticSourceOptions, SyntheticWindows
 from probforecast.data.time_features import time_features
 from probforecast.data.windows import EvaluationWindows, SeriesWindows, TrainingWindows
 
@@ -62,6 +70,10 @@ class ForecastDataModule(pl.LightningDataModule):
         download: allow GluonTS' own download when the local copy is missing.
         date_column: the timestamp column of CSV files.
         synthetic: options of the built-in ``synthetic`` dataset.
+        generator: options of the generated datasets (``kernelsynth``, ``lmc``, ``dynlmc_*``).
+        train_source: train on synthetic windows (progressive or weighted mixing of generated
+            corpora with ``target_dim`` channels) instead of the dataset's training range;
+            validation and test stay on ``dataset``.
     """
 
     def __init__(
@@ -88,6 +100,8 @@ class ForecastDataModule(pl.LightningDataModule):
         download: bool = False,
         date_column: str = "date",
         synthetic: SyntheticOptions | None = None,
+        generator: GeneratorOptions | None = None,
+        train_source: SyntheticSourceOptions | None = None,
     ) -> None:
         super().__init__()
         if context_length < 1:
@@ -112,6 +126,8 @@ class ForecastDataModule(pl.LightningDataModule):
         self.seed = seed
         self.cache_dir, self.download, self.date_column = cache_dir, download, date_column
         self.synthetic = synthetic or SyntheticOptions()
+        self.generator = generator or GeneratorOptions()
+        self.train_source = train_source
 
     # ------------------------------------------------------------------ data facts (linked by the CLI)
     @cached_property
@@ -125,6 +141,7 @@ class ForecastDataModule(pl.LightningDataModule):
             cache_dir=self.cache_dir,
             download=self.download,
             synthetic=self.synthetic,
+            generator=self.generator,
         )
 
     @property
@@ -206,6 +223,8 @@ class ForecastDataModule(pl.LightningDataModule):
             )
 
     def train_dataloader(self) -> DataLoader:
+        if self.train_source is not None:
+            return self._loader(self.synthetic_windows(), self.batch_size)
         data = TrainingWindows(
             self.prepared.windows, self.split.train_end, self.num_series_per_batch, self.seed
         )
@@ -217,6 +236,38 @@ class ForecastDataModule(pl.LightningDataModule):
             generator=generator,
         )
         return self._loader(data, self.batch_size, sampler=sampler)
+
+    def synthetic_windows(self) -> SyntheticWindows:
+        """The ``train_source`` windows (in curriculum order: the loader does not shuffle)."""
+        from probforecast.data.synthetic.store import load_corpus
+
+        opts = self.train_source
+        cache = self.cache_dir or default_cache_dir()
+        try:
+            corpora = [
+                load_corpus(
+                    name,
+                    cache,
+                    num_samples=opts.num_samples,
+                    num_channels=self.target_dim,
+                    length=opts.length,
+                    seed=opts.seed,
+                )
+                for name in opts.sources
+            ]
+            return SyntheticWindows(
+                corpora,
+                self.target_dim,
+                self.context_length,
+                self.prediction_length,
+                self.prepared.windows.time_feat[: self.split.train_end],
+                self.batch_size * self.num_batches_per_epoch,
+                opts.mode,
+                opts.weights,
+                self.seed,
+            )
+        except ValueError as err:
+            raise DataError(f"data.train_source: {err}") from err
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(

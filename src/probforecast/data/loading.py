@@ -40,6 +40,22 @@ class SyntheticOptions:
 
 
 @dataclass
+class GeneratorOptions:
+    """Options of the generated datasets (``kernelsynth``, ``lmc``, ``dynlmc_*``): a corpus of
+    ``num_samples`` samples of ``num_channels x length`` (cached on disk in chunks), stacked along
+    the series axis (``num_samples * num_channels`` series), with ``num_test_windows`` rolling
+    test windows. The paper's pretraining corpus (1500 x 160 x 1024) is built with
+    ``probforecast.data.synthetic.load_corpus``."""
+
+    num_samples: int = 1
+    num_channels: int = 16
+    length: int = 1024
+    num_test_windows: int = 4
+    seed: int = 0
+    chunk_size: int = 50
+
+
+@dataclass
 class LoadedDataset:
     info: DatasetInfo
     datasets: TrainDatasets
@@ -90,30 +106,59 @@ def _synthetic(options: SyntheticOptions, prediction_length: int) -> LoadedDatas
         seed=options.seed,
     )
     info = DATASETS["synthetic"]
+    datasets = _rolling_datasets(sample.values.T, info, prediction_length, options.num_test_windows)
+    return LoadedDataset(info, datasets, ground_truth=sample)
+
+
+def _generated(
+    info: DatasetInfo, options: GeneratorOptions, prediction_length: int, cache: Path
+) -> LoadedDataset:
+    from probforecast.data.synthetic.store import CorpusSpec, SyntheticCorpus
+
+    try:
+        spec = CorpusSpec(
+            info.name,
+            options.num_samples,
+            options.num_channels,
+            options.length,
+            options.seed,
+            options.chunk_size,
+        )
+        corpus = SyntheticCorpus(spec, cache).generate()
+    except ValueError as err:
+        raise DataError(f"data.generator for {info.name!r}: {err}") from err
+    values = np.concatenate([np.asarray(corpus[i], np.float64) for i in range(len(corpus))])
+    datasets = _rolling_datasets(values, info, prediction_length, options.num_test_windows)
+    return LoadedDataset(info, datasets)
+
+
+def _rolling_datasets(
+    values: np.ndarray, info: DatasetInfo, prediction_length: int, num_test_windows: int
+) -> TrainDatasets:
+    """``values [N, T]`` as GluonTS train (all but the test windows) + rolling test entries."""
     start = pd.Period("2020-01-01 00:00", freq=info.freq)
-    train_len = options.length - options.num_test_windows * prediction_length
+    length = values.shape[1]
+    train_len = length - num_test_windows * prediction_length
     if train_len <= 0:
         raise DataError(
-            f"synthetic length {options.length} is too short for {options.num_test_windows} test "
+            f"{info.name} length {length} is too short for {num_test_windows} test "
             f"windows of {prediction_length} steps"
         )
-    values = sample.values.T
     train = [
         {"start": start, "target": row[:train_len], "item_id": str(i)}
         for i, row in enumerate(values)
     ]
     test = [
         {"start": start, "target": row[: train_len + k * prediction_length], "item_id": str(i)}
-        for k in range(1, options.num_test_windows + 1)
+        for k in range(1, num_test_windows + 1)
         for i, row in enumerate(values)
     ]
     meta = MetaData(freq=info.freq, prediction_length=prediction_length)
-    datasets = TrainDatasets(
+    return TrainDatasets(
         metadata=meta,
         train=ListDataset(train, freq=info.freq),
         test=ListDataset(test, freq=info.freq),
     )
-    return LoadedDataset(info, datasets, ground_truth=sample)
 
 
 def _extract_tar(tar_path: Path, target: Path) -> Path:
@@ -179,6 +224,7 @@ def load_dataset(
     cache_dir: str | os.PathLike | None = None,
     download: bool = False,
     synthetic: SyntheticOptions | None = None,
+    generator: GeneratorOptions | None = None,
 ) -> LoadedDataset:
     """Load a registered dataset by name, a CSV file or a GluonTS dataset directory by path.
 
@@ -192,6 +238,8 @@ def load_dataset(
         q = prediction_length or info.prediction_length
         if info.kind == "synthetic":
             return _synthetic(synthetic or SyntheticOptions(), q)
+        if info.kind == "generator":
+            return _generated(info, generator or GeneratorOptions(), q, cache)
         if (
             download
             and info.gluonts_name

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-SourceKind = Literal["gluonts_tar", "ltsf_csv", "m4_csv", "synthetic"]
+SourceKind = Literal["gluonts_tar", "ltsf_csv", "m4_csv", "synthetic", "generator"]
 ProtocolKind = Literal["rolling", "ett", "ratio"]
 
 
@@ -37,6 +37,7 @@ class DatasetInfo:
 
 _LTSF = "the Autoformer/LTSF benchmark (github.com/thuml/Autoformer, long_term_forecast data)"
 _ETT = "github.com/zhouhaoyi/ETDataset (ETT-small)"
+_GENERATED = "generated (probforecast.data.synthetic, options in data.generator; no files)"
 
 DATASETS: dict[str, DatasetInfo] = {
     info.name: info
@@ -78,6 +79,17 @@ DATASETS: dict[str, DatasetInfo] = {
             _LTSF,
         ),
         DatasetInfo("synthetic", "synthetic", (), "h", 24, "rolling", "built in (no files)"),
+        *(
+            DatasetInfo(name, "generator", (), "h", 24, "rolling", _GENERATED)
+            for name in (
+                "kernelsynth",
+                "lmc",
+                "dynlmc_drift",
+                "dynlmc_lag",
+                "dynlmc_regime",
+                "dynlmc_combined",
+            )
+        ),
     ]
 }
 
