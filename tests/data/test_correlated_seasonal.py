@@ -51,3 +51,39 @@ def test_residual_autocorrelation_matches_the_arma11_closed_form(sigma_v):
 def test_negative_observation_noise_is_rejected():
     with pytest.raises(ValueError, match="observation_noise_scale"):
         generate_correlated_seasonal(2, 50, observation_noise_scale=-0.1)
+
+
+@pytest.mark.parametrize("sigma_v", [0.0, 0.5])
+def test_kalman_filter_equals_dense_gaussian_conditioning(sigma_v):
+    """``e_{s-1} | x_{s-P..s-1}`` from the filter vs the float64 Schur complement of the joint."""
+    from probforecast.data.synthetic.correlated_seasonal_oracle import filter_errors
+
+    s = generate_correlated_seasonal(
+        2, 40, error_ar_coef=0.8, observation_noise_scale=sigma_v, seed=5
+    )
+    start, ctx, n = 30, 6, 2
+    rho, cov = s.error_ar_coef, s.innovation_cov
+    lag = np.abs(np.arange(ctx)[:, None] - np.arange(ctx)[None, :])
+    cov_e = np.kron(rho**lag, cov / (1 - rho**2))  # [(ctx n), (ctx n)], time-major
+    cov_x = cov_e + sigma_v**2 * np.eye(ctx * n)
+    cross = cov_e[-n:]  # Cov(e_{s-1}, x_context)
+    x = (s.values - s.mean)[start - ctx : start].reshape(-1)
+    mean_ref = cross @ np.linalg.solve(cov_x, x)
+    var_ref = cov_e[-n:, -n:] - cross @ np.linalg.solve(cov_x, cross.T)
+    mean, var = filter_errors(s, start, ctx)
+    np.testing.assert_allclose(mean, mean_ref, atol=1e-10)
+    np.testing.assert_allclose(var, var_ref, atol=1e-10)
+
+
+def test_oracle_samples_have_the_ar1_closed_form_moments_without_observation_noise():
+    from probforecast.data.synthetic.correlated_seasonal_oracle import oracle_samples
+
+    s = generate_correlated_seasonal(3, 200, error_ar_coef=0.7, seed=2)
+    start, q = 150, 4
+    draws = oracle_samples(s, start, 24, q, 40_000, np.random.default_rng(0))  # [S, Q, N]
+    x_last = s.values[start - 1] - s.mean[start - 1]
+    k = np.arange(1, q + 1)[:, None]
+    mean = s.mean[start : start + q] + 0.7**k * x_last
+    var = np.diag(s.innovation_cov) * (1 - 0.7 ** (2 * k)) / (1 - 0.7**2)
+    np.testing.assert_allclose(draws.mean(0), mean, atol=4 * np.sqrt(var.max() / 40_000))
+    np.testing.assert_allclose(draws.var(0), var, rtol=0.04)
