@@ -13,10 +13,19 @@ import warnings
 from pathlib import Path
 
 import torch
+from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
-from probforecast.callbacks import ForecastCheckpoint, ForecastPlot, SamplesWriter, resolve_best
+from probforecast.callbacks import (
+    ForecastCheckpoint,
+    ForecastPlot,
+    ModelViews,
+    SamplesWriter,
+    SeriesMetricsTable,
+    SystemMetrics,
+    resolve_best,
+)
 from probforecast.data.datamodule import ForecastDataModule
 from probforecast.data.errors import DataError
 from probforecast.models.module import ForecastModule
@@ -94,6 +103,9 @@ class ProbForecastCLI(LightningCLI):
         )
         parser.add_lightning_class_args(ForecastPlot, "forecast_plot")
         parser.add_lightning_class_args(SamplesWriter, "prediction_writer")
+        parser.add_lightning_class_args(ModelViews, "model_views")
+        parser.add_lightning_class_args(SystemMetrics, "system_metrics")
+        parser.add_lightning_class_args(SeriesMetricsTable, "series_metrics")
 
     # ------------------------------------------------------------------ config fix-ups
     def _subconfig(self):
@@ -110,6 +122,7 @@ class ProbForecastCLI(LightningCLI):
             if init is not None and "save_dir" in init and init.save_dir in (None, ".", "./"):
                 init.save_dir = str(root)
         root.mkdir(parents=True, exist_ok=True)
+        _add_default_progress_bar(config.trainer)
         ckpt = config.get("ckpt_path")
         if self.subcommand in ("test", "validate", "predict") and ckpt == "best":
             best = resolve_best(config.checkpoint.dirpath)
@@ -158,6 +171,21 @@ class ProbForecastCLI(LightningCLI):
                 for plot_stage, path in cb.last_paths.items():
                     lines.append(f"  forecast plot ({plot_stage}): {path}")
         sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _add_default_progress_bar(trainer_config) -> None:
+    """Rich bars with samples/s (``ThroughputProgressBar``) unless progress bars are off or the
+    config names its own progress bar callback."""
+    if trainer_config.get("enable_progress_bar") is False:
+        return
+    callbacks = trainer_config.get("callbacks") or []
+    callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+    if any("ProgressBar" in str(getattr(c, "class_path", type(c).__name__)) for c in callbacks):
+        return
+    bar = Namespace(
+        class_path="probforecast.callbacks.ThroughputProgressBar", init_args=Namespace()
+    )
+    trainer_config.callbacks = [*callbacks, bar]
 
 
 def _fmt(value) -> str:

@@ -6,11 +6,9 @@ import logging
 from pathlib import Path
 
 import lightning.pytorch as pl
-import matplotlib.pyplot as plt
 import torch
-from lightning.pytorch.loggers import WandbLogger
 
-from probforecast.data.batch import collate_windows
+from probforecast.callbacks.figures import fixed_window, log_figure, stage_suffix
 from probforecast.viz import fan_chart
 
 log = logging.getLogger(__name__)
@@ -40,14 +38,11 @@ class ForecastPlot(pl.Callback):
         self.last_paths: dict[str, Path] = {}
 
     def _plot(self, trainer: pl.Trainer, module: pl.LightningModule, stage: str) -> None:
-        datamodule = trainer.datamodule
-        if datamodule is None or not trainer.is_global_zero:
+        if not trainer.is_global_zero:
             return
-        loader = datamodule.val_dataloader() if stage == "val" else datamodule.test_dataloader()
-        dataset = loader.dataset
-        if len(dataset) == 0:
+        batch = fixed_window(trainer, stage, self.window_index, module.device)
+        if batch is None:
             return
-        batch = collate_windows([dataset[self.window_index % len(dataset)]]).to(module.device)
         with torch.no_grad():
             samples = batch.unscale(module.draw_samples(batch, self.num_samples))[0].float().cpu()
         k = min(self.num_series, batch.num_series)
@@ -56,7 +51,7 @@ class ForecastPlot(pl.Callback):
         truth = torch.where(
             batch.future_observed[0].cpu(), batch.unscale(batch.future_target)[0].cpu(), torch.nan
         )
-        names = datamodule.series_names
+        names = trainer.datamodule.series_names
         start = int(batch.window_start[0])
         titles = [f"{names[int(i)]} (window at t={start})" for i in batch.series_ids[0, :k]]
         fig = fan_chart(
@@ -66,18 +61,8 @@ class ForecastPlot(pl.Callback):
             titles,
             max_history=4 * batch.future_target.shape[1],
         )
-        folder = Path(trainer.default_root_dir) / "plots"
-        folder.mkdir(parents=True, exist_ok=True)
-        suffix = f"_epoch{trainer.current_epoch:03d}" if stage == "val" else ""
-        path = folder / f"forecast_{stage}{suffix}.png"
-        fig.savefig(path, dpi=90)
-        self.last_paths[stage] = path
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                logger.log_image(
-                    key=f"{stage}/forecast", images=[str(path)], step=trainer.global_step
-                )
-        plt.close(fig)
+        filename = f"forecast_{stage}{stage_suffix(trainer, stage)}.png"
+        self.last_paths[stage] = log_figure(trainer, fig, f"{stage}/forecast", filename)
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or self.every_n_val_epochs <= 0:

@@ -305,6 +305,32 @@ class LowRankARForecaster(Forecaster):
             else {}
         )
 
+    @torch.no_grad()
+    def diagnostic_figures(self, batch: ForecastBatch) -> dict[str, object]:
+        """Dashboard views (``probforecast.callbacks.ModelViews``) of the first window: the
+        learned ``C_t [D, D]`` at the first and last horizon step and, for ``kernel``, the
+        mixture weights ``[Q, M]`` over the horizon, from the teacher-forced states (as in
+        ``loss``). Empty for ``likelihood: independent``."""
+        if self.correlation is None:
+            return {}
+        from probforecast.viz.model_views import gls_views
+
+        seq = torch.cat([batch.past_target, batch.future_target], dim=1)
+        copula = self._copula(batch)
+        seq = (seq if copula is None else copula.to_gaussian(seq))[:1]
+        observed = torch.cat([batch.past_observed, batch.future_observed], dim=1)[:1]
+        time_feat = torch.cat([batch.past_time_feat, batch.future_time_feat], dim=1)[:1]
+        hidden, _ = self._hidden(
+            self._inputs(seq, observed, time_feat, batch.series_ids[:1], self.max_lag)
+        )
+        hidden = hidden[0, -self.prediction_length :]  # [Q, N, H]
+        corr = self.correlation(hidden)  # [Q, D, D]
+        weights = (
+            self.correlation.mixture_weights(hidden) if self.correlation.kind == "kernel" else None
+        )
+        scales = self.correlation.lengthscales.tolist() if weights is not None else []
+        return gls_views(corr.float().cpu().numpy(), weights, scales)
+
 
 def _lowrank_draw(loc: Tensor, factor: Tensor, diag: Tensor) -> Tensor:
     """One draw of ``N(loc, factor factor^T + diag(diag))``: ``loc, diag [..., N]``, ``factor [..., N, R]``."""

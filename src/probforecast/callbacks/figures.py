@@ -1,0 +1,73 @@
+"""Logger-agnostic figures and tables: PNG/CSV files in the run directory, W&B media when the
+logger is W&B. Shared by the plotting callbacks (``ForecastPlot``, ``ModelViews``,
+``SeriesMetricsTable``)."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+
+import lightning.pytorch as pl
+import matplotlib.pyplot as plt
+import torch
+from lightning.pytorch.loggers import WandbLogger
+
+from probforecast.data.batch import ForecastBatch, collate_windows
+
+log = logging.getLogger(__name__)
+
+
+def run_folder(trainer: pl.Trainer, name: str) -> Path:
+    """``<default_root_dir>/<name>``, created."""
+    folder = Path(trainer.default_root_dir) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def stage_suffix(trainer: pl.Trainer, stage: str) -> str:
+    """``_epoch007`` for validation figures (one per epoch), empty for test."""
+    return f"_epoch{trainer.current_epoch:03d}" if stage == "val" else ""
+
+
+def log_figure(trainer: pl.Trainer, figure, key: str, filename: str) -> Path:
+    """Save ``figure`` as ``<default_root_dir>/plots/<filename>`` and log it as the W&B image
+    ``key`` when a W&B logger is attached; closes the figure and returns the PNG path."""
+    path = run_folder(trainer, "plots") / filename
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            logger.log_image(key=key, images=[str(path)], step=trainer.global_step)
+    return path
+
+
+def log_table(
+    trainer: pl.Trainer, key: str, columns: list[str], rows: list[list], filename: str
+) -> Path:
+    """Write ``rows`` as ``<default_root_dir>/tables/<filename>`` (CSV) and log them as the W&B
+    table ``key`` when a W&B logger is attached; returns the CSV path."""
+    path = run_folder(trainer, "tables") / filename
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            logger.log_table(key=key, columns=columns, data=rows, step=trainer.global_step)
+    return path
+
+
+def fixed_window(
+    trainer: pl.Trainer, stage: str, window_index: int, device: torch.device
+) -> ForecastBatch | None:
+    """The batch of one evaluation window (``window_index`` modulo the number of windows) of
+    the val/test split, the same window at every call; ``None`` without windows or data module."""
+    datamodule = trainer.datamodule
+    if datamodule is None:
+        return None
+    loader = datamodule.val_dataloader() if stage == "val" else datamodule.test_dataloader()
+    dataset = loader.dataset
+    if len(dataset) == 0:
+        return None
+    return collate_windows([dataset[window_index % len(dataset)]]).to(device)
