@@ -149,3 +149,28 @@ def test_checkpoint_errors_are_clear(tmp_path):
         CWDiff(**common, training="e2e")
     with pytest.raises(ValueError, match="prior must be one of"):
         CWDiff(**common, prior="gp")
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_ds_attention_matches_the_dense_formula(causal):
+    """softmax((tau Q K^T + 1 delta^T) / sqrt(E_h)) V, written out densely per head."""
+    from probforecast.models.cwgen.backbone import DSAttention
+
+    torch.manual_seed(0)
+    attn = DSAttention(8, 2, dropout=0.0, causal=causal).double().eval()
+    x, kv = torch.randn(3, 5, 8, dtype=torch.float64), torch.randn(3, 5, 8, dtype=torch.float64)
+    tau = torch.rand(3, 1, dtype=torch.float64) + 0.5
+    delta = torch.randn(3, 5, dtype=torch.float64)
+    got = attn(x, kv, tau, None if causal else delta)
+    q, k, v = attn.q(x), attn.k(kv), attn.v(kv)
+    heads = []
+    for h in range(2):
+        sl = slice(4 * h, 4 * h + 4)
+        logits = tau[:, :, None] * q[..., sl] @ k[..., sl].transpose(-1, -2)
+        if not causal:
+            logits = logits + delta[:, None, :]
+        logits = logits / 2.0
+        if causal:
+            logits = logits.masked_fill(torch.ones(5, 5, dtype=torch.bool).triu(1), float("-inf"))
+        heads.append(torch.softmax(logits, -1) @ v[..., sl])
+    assert torch.allclose(got, attn.out(torch.cat(heads, -1)), atol=1e-10)

@@ -43,16 +43,26 @@ class DSAttention(nn.Module):
         q = rearrange(self.q(x), "b t (h e) -> b h t e", h=h)
         k = rearrange(self.k(kv), "b s (h e) -> b h s e", h=h)
         v = rearrange(self.v(kv), "b s (h e) -> b h s e", h=h)
-        logits = (q @ k.transpose(-1, -2)) * tau.reshape(-1, 1, 1, 1)  # [B, H, T, S]
+        scale = 1.0 / math.sqrt(q.shape[-1])
+        bias = None  # additive logits [B or 1, 1, T or 1, S]: delta / sqrt(E_h) and the causal mask
         if delta is not None:
-            logits = logits + delta.reshape(delta.shape[0], 1, 1, -1)
-        logits = logits / math.sqrt(q.shape[-1])
+            bias = (delta * scale).reshape(delta.shape[0], 1, 1, -1)
         if self.causal:
-            t, s = logits.shape[-2:]
-            mask = torch.ones(t, s, dtype=torch.bool, device=x.device).triu(1)
-            logits = logits.masked_fill(mask, float("-inf"))
-        attn = self.dropout(torch.softmax(logits, dim=-1))
-        return self.out(rearrange(attn @ v, "b h t e -> b t (h e)"))
+            t, s = q.shape[-2], k.shape[-2]
+            future = torch.ones(t, s, dtype=torch.bool, device=x.device).triu(1)
+            causal = torch.zeros(t, s, dtype=q.dtype, device=x.device).masked_fill(
+                future, float("-inf")
+            )
+            bias = causal if bias is None else bias + causal
+        # softmax((tau Q) K^T / sqrt(E_h) + bias) V, fused
+        out = F.scaled_dot_product_attention(
+            q * tau.reshape(-1, 1, 1, 1),
+            k,
+            v,
+            attn_mask=bias,
+            dropout_p=self.dropout.p if self.training else 0.0,
+        )
+        return self.out(rearrange(out, "b h t e -> b t (h e)"))
 
 
 class _FeedForward(nn.Module):
