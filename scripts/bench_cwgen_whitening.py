@@ -50,8 +50,10 @@ def main() -> None:
         lower = torch.tril(raw, -1) + torch.diag_embed(torch.rand(b, q, n) + 0.5)
         sigma = lower @ lower.transpose(-1, -2)
         mu, x = torch.randn(b, q, n), torch.randn(b, q, n)
-        eigh_s = timed(lambda: SymmetricWhitening(mu, sigma, eps=1e-3).whiten(x), args.repeats)
-        chol_s = timed(lambda: CholeskyWhitening(mu, lower).whiten(x), args.repeats)
+        eigh_s = timed(
+            lambda m=mu, s=sigma, v=x: SymmetricWhitening(m, s, eps=1e-3).whiten(v), args.repeats
+        )
+        chol_s = timed(lambda m=mu, f=lower, v=x: CholeskyWhitening(m, f).whiten(v), args.repeats)
         err = max(
             (w.unwhiten(w.whiten(x)) - x).abs().max().item()
             for w in (SymmetricWhitening(mu, sigma, eps=1e-3), CholeskyWhitening(mu, lower))
