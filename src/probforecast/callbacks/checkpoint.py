@@ -1,25 +1,53 @@
-"""Checkpointing that a later process can find: ``best.json`` beside the checkpoints."""
+"""Checkpointing that a later process can find and a crash cannot corrupt.
+
+Every checkpoint (``last.ckpt``, the best one, step-interval ones) is written to a hidden
+temporary file in the same directory, fsynced and renamed over its target, so a process killed
+during a write (SIGKILL, power loss) leaves the previous file intact; ``best.json`` beside the
+checkpoints records the best path for ``--ckpt_path best`` in a new process.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
+from weakref import proxy
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from probforecast.utils.atomic import atomic_replace, atomic_write
+
 BEST_FILE = "best.json"
 
 
+def temporary_path(filepath: str) -> str:
+    """Hidden sibling of ``filepath`` (not ``*.ckpt``, so ``--ckpt_path last`` never picks it)."""
+    path = Path(filepath)
+    return str(path.with_name(f".{path.name}.tmp-{os.getpid()}"))
+
+
 class ForecastCheckpoint(ModelCheckpoint):
-    """``ModelCheckpoint`` that also writes ``<dirpath>/best.json`` (best path and score),
-    atomically, after every save, so ``--ckpt_path best`` works in a new process."""
+    """``ModelCheckpoint`` with atomic writes, plus ``<dirpath>/best.json`` (best path and
+    score) written atomically after every save, so ``--ckpt_path best`` works in a new process.
+
+    For exact mid-epoch resumption (``--ckpt_path last`` after a crash) set
+    ``every_n_train_steps``: ``last.ckpt`` is then refreshed every that many steps, and the
+    training loader replays the rest of the interrupted epoch (see ``utils/resumable.py``).
+    """
 
     def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
-        super()._save_checkpoint(trainer, filepath)
-        if trainer.is_global_zero and self.dirpath:
-            self._write_best()
+        tmp = temporary_path(filepath)
+        trainer.save_checkpoint(tmp, self.save_weights_only)  # rank 0 writes; all ranks barrier
+        if trainer.is_global_zero:
+            atomic_replace(tmp, filepath)
+        self._last_global_step_saved = trainer.global_step
+        self._last_checkpoint_saved = filepath
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.after_save_checkpoint(proxy(self))
+            if self.dirpath:
+                self._write_best()
 
     def _write_best(self) -> None:
         score = self.best_model_score
@@ -29,10 +57,8 @@ class ForecastCheckpoint(ModelCheckpoint):
             "monitor": self.monitor,
             "last_model_path": self.last_model_path,
         }
-        path = Path(self.dirpath) / BEST_FILE
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(info, indent=1))
-        os.replace(tmp, path)
+        with atomic_write(Path(self.dirpath) / BEST_FILE, "w") as fh:
+            fh.write(json.dumps(info, indent=1))
 
 
 def resolve_best(dirpath: str | os.PathLike) -> str | None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
+from typing import Literal
 
 import lightning.pytorch as pl
 import torch
@@ -12,12 +15,17 @@ from torch import Tensor
 from probforecast.data.batch import ForecastBatch
 from probforecast.metrics import build_metric_collection
 from probforecast.models.base import Forecaster
+from probforecast.utils.checkpoint_meta import (
+    META_KEY,
+    check_compatible,
+    forecaster_meta,
+    register_safe_globals,
+)
+from probforecast.utils.numerics import NonFiniteError, describe_non_finite
+from probforecast.utils.resumable import fit_progress, make_resumable
 
 log = logging.getLogger(__name__)
-
-
-class NonFiniteError(FloatingPointError):
-    """A loss or a sample became NaN/Inf; the message names the model part and the batch."""
+register_safe_globals()  # our checkpoints load with torch.load(weights_only=True)
 
 
 class ForecastModule(pl.LightningModule):
@@ -35,7 +43,15 @@ class ForecastModule(pl.LightningModule):
             ``data.max_val_windows``, keeps validation cheap.
         metrics: names of the metrics to compute (default: the standard collection).
         metrics_on_scaled: compute metrics in scaled space (CW-Gen's protocol) instead of raw.
-        sample_seed: seeds sampling at validation/test per batch (reproducible evaluation).
+        sample_seed: seeds sampling at validation/test (reproducible evaluation).
+        sample_seed_scope: ``"window"`` (default) seeds every window by its start, so a
+            window's samples do not depend on which other windows share its batch: results are
+            the same for any ``eval_batch_size`` and any number of processes (DDP), at the cost
+            of one ``sample`` call per window; ``"batch"`` seeds once per batch (one call per
+            batch, faster, reproducible only for the same batching).
+
+    Checkpoints also carry the global torch RNG state, so a resumed run continues the random
+    stream (dropout, noise of VAE/diffusion losses) exactly where it stopped.
     """
 
     def __init__(
@@ -48,6 +64,7 @@ class ForecastModule(pl.LightningModule):
         metrics: list[str] | None = None,
         metrics_on_scaled: bool = False,
         sample_seed: int = 0,
+        sample_seed_scope: Literal["window", "batch"] = "window",
     ) -> None:
         super().__init__()
         if num_samples < 2:
@@ -58,7 +75,12 @@ class ForecastModule(pl.LightningModule):
         self.num_samples = num_samples
         self.val_num_samples = val_num_samples or num_samples
         self.metrics_on_scaled = metrics_on_scaled
+        if sample_seed_scope not in ("window", "batch"):
+            raise ValueError(
+                f"sample_seed_scope must be 'window' or 'batch'; got {sample_seed_scope!r}"
+            )
         self.sample_seed = sample_seed
+        self.sample_seed_scope = sample_seed_scope
         self.val_metrics = build_metric_collection("val/", metrics=metrics)
         self.test_metrics = build_metric_collection("test/", metrics=metrics)
 
@@ -68,8 +90,10 @@ class ForecastModule(pl.LightningModule):
         if not torch.isfinite(loss):
             raise NonFiniteError(
                 f"{type(self.forecaster).__name__}.loss returned {loss.item()} at epoch "
-                f"{self.current_epoch}, batch {batch_idx} (window starts "
-                f"{batch.window_start[:4].tolist()}...); lower the learning rate or check the data"
+                f"{self.current_epoch}, batch {batch_idx}, step {self.global_step} (window starts "
+                f"{batch.window_start[:4].tolist()}...); "
+                f"{describe_non_finite(self.forecaster, batch)}; lower the learning rate or check "
+                "the data"
             )
         self.log(
             "train/loss",
@@ -97,14 +121,61 @@ class ForecastModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": config}
 
     # ------------------------------------------------------------------ sampling
-    def draw_samples(self, batch: ForecastBatch, num_samples: int) -> Tensor:
-        """``[B, S, Q, N]`` samples in scaled space, seeded by ``sample_seed`` and the batch's
-        first window so evaluation is reproducible; raises on NaN/Inf."""
-        seed = self.sample_seed * 1_000_003 + int(batch.window_start[0])
+    # ------------------------------------------------------------------ setup and resumption
+    def setup(self, stage: str) -> None:
+        """Make the DataModule's training loader resumable (epoch ``e`` and its batch ``k``
+        follow from the seed alone; see ``utils/resumable.py``)."""
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer else None
+        original = getattr(datamodule, "train_dataloader", None)
+        if stage == "fit" and original is not None and not hasattr(original, "_resumable"):
+            progress = fit_progress(self.trainer)
+
+            def train_dataloader():
+                return make_resumable(original(), progress)
+
+            train_dataloader._resumable = True
+            datamodule.train_dataloader = train_dataloader
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint[META_KEY] = forecaster_meta(self.forecaster)
+        checkpoint["probforecast_rng"] = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available() and self.device.type == "cuda":
+            checkpoint["probforecast_rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        check_compatible(checkpoint.get(META_KEY), self.forecaster, "being loaded")
+        rng = checkpoint.get("probforecast_rng")
+        if rng is None:
+            return
+        torch.set_rng_state(rng["torch"].cpu())
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state(rng["cuda"].cpu())
+
+    # ------------------------------------------------------------------ sampling
+    @contextlib.contextmanager
+    def _seeded(self, seed: int):
+        """Run the body on a forked global RNG seeded with ``seed`` (the outer stream is kept)."""
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
-            samples = self.forecaster.sample(batch, num_samples)
+            yield
+
+    def _window_seed(self, start: int) -> int:
+        return self.sample_seed * 1_000_003 + int(start)
+
+    def draw_samples(self, batch: ForecastBatch, num_samples: int) -> Tensor:
+        """``[B, S, Q, N]`` samples in scaled space; the global RNG is forked and seeded from
+        ``sample_seed`` and each window's start (``sample_seed_scope="window"``) or the batch's
+        first window (``"batch"``), so evaluation is reproducible; raises on NaN/Inf."""
+        if self.sample_seed_scope == "batch" or batch.batch_size == 1:
+            with self._seeded(self._window_seed(batch.window_start[0])):
+                samples = self.forecaster.sample(batch, num_samples)
+        else:
+            parts = []
+            for b, start in enumerate(batch.window_start.tolist()):
+                with self._seeded(self._window_seed(start)):
+                    parts.append(self.forecaster.sample(_window(batch, b), num_samples))
+            samples = torch.cat(parts)
         expected = (batch.batch_size, num_samples, batch.future_target.shape[1], batch.num_series)
         if tuple(samples.shape) != expected:
             raise ValueError(
@@ -146,8 +217,8 @@ class ForecastModule(pl.LightningModule):
             series_scale=self._series_scale(batch),
         )
         self.log_dict(collection, on_step=False, on_epoch=True, batch_size=batch.batch_size)
-        with torch.no_grad():
-            loss = self.forecaster.loss(batch)
+        with torch.no_grad(), self._seeded(self._window_seed(batch.window_start[0]) + 1):
+            loss = self.forecaster.loss(batch)  # seeded: losses that draw noise (VAE, diffusion)
         self.log(f"{stage}/loss", loss, on_epoch=True, batch_size=batch.batch_size, sync_dist=True)
         return samples
 
@@ -174,3 +245,10 @@ class ForecastModule(pl.LightningModule):
             "window_start": batch.window_start,
             "series_ids": batch.series_ids,
         }
+
+
+def _window(batch: ForecastBatch, b: int) -> ForecastBatch:
+    """Window ``b`` of ``batch`` as a batch of one (every field sliced ``[b : b + 1]``)."""
+    return ForecastBatch(
+        **{f.name: getattr(batch, f.name)[b : b + 1] for f in dataclasses.fields(batch)}
+    )
