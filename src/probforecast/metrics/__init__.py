@@ -14,6 +14,7 @@ from .correlation import ProbCorr
 from .crps import CRPS, CRPSQuantile, CRPSSum
 from .multivariate import EnergyScore, VariogramScore
 from .point import MAE, MSE, NMAE, NRMSE
+from .sample_error import ProbMAE, ProbMSE
 
 __all__ = [
     "CRPS",
@@ -31,6 +32,8 @@ __all__ = [
     "ForecastMetric",
     "IntervalWidth",
     "ProbCorr",
+    "ProbMAE",
+    "ProbMSE",
     "QuantileCoverageError",
     "VariogramScore",
     "build_metric_collection",

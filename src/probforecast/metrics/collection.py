@@ -12,6 +12,7 @@ from .crps import CRPS, CRPSQuantile, CRPSSum
 from .functional.crps import DEFAULT_CRPS_QUANTILES
 from .multivariate import EnergyScore, VariogramScore
 from .point import MAE, MSE, NMAE, NRMSE
+from .sample_error import ProbMAE, ProbMSE
 
 MetricBuilder = Callable[..., Metric]
 
@@ -60,19 +61,26 @@ METRIC_REGISTRY: dict[str, MetricBuilder] = {
     "mae": _plain(MAE),
     "variogram_score": _plain(VariogramScore),
     "prob_corr": _plain(ProbCorr),
+    "prob_mse": _plain(ProbMSE),
+    "prob_mae": _plain(ProbMAE),
 }
 
 #: Names whose key carries the interval level, e.g. ``coverage`` -> ``coverage_90``.
 _LEVELLED = ("coverage", "interval_width", "normalized_interval_width")
 
 #: Built when ``metrics=None``: everything except ``normalized_interval_width``, which needs
-#: ``series_scale=[B, N]`` in every update and is therefore opt-in.
+#: ``series_scale=[B, N]`` in every update and is therefore opt-in, and the paper-definition
+#: ``prob_mse`` / ``prob_mae`` of CW-Gen (opt-in; ``mse`` / ``mae`` are its code's variant).
 DEFAULT_METRICS: tuple[str, ...] = tuple(
-    k for k in METRIC_REGISTRY if k != "normalized_interval_width"
+    k for k in METRIC_REGISTRY if k not in ("normalized_interval_width", "prob_mse", "prob_mae")
 )
 
 # Metrics with identical states and updates: torchmetrics updates one per group.
-_SHARED_STATE_GROUPS = (("crps", "crps_unnormalized"), ("mse", "mae", "nrmse"))
+_SHARED_STATE_GROUPS = (
+    ("crps", "crps_unnormalized"),
+    ("mse", "mae", "nrmse"),
+    ("prob_mse", "prob_mae"),
+)
 
 
 def _level_suffix(level: float) -> str:

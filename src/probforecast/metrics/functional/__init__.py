@@ -20,6 +20,7 @@ from .correlation import prob_corr
 from .crps import DEFAULT_CRPS_QUANTILES, crps, crps_quantile, crps_sum
 from .energy import energy_score
 from .point import mae, mse, nmae, nrmse
+from .sample_error import prob_mae, prob_mse
 from .variogram import variogram_score
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
     "nmae",
     "nrmse",
     "prob_corr",
+    "prob_mae",
+    "prob_mse",
     "qice",
     "qice_bin_counts",
     "quantile_coverage_counts",
