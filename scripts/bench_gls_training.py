@@ -2,7 +2,8 @@
 
 Builds each model from its config (the paper's hyperparameters), then times ``steps`` optimizer
 steps (forward + backward + Adam) on the same pre-drawn batches for ``likelihood: independent``
-and ``likelihood: gls``, and prints the ratio. An epoch is 25 steps of 16 slices (400 slices, as
+and ``likelihood: gls``, alternating the two (best of ``--repeats`` each), and prints the ratio.
+An epoch is 25 steps of 16 slices (400 slices, as
 the paper). The paper's official code is 6-44x slower per epoch with GLS (spec-gls §7.4).
 
     python scripts/bench_gls_training.py --data-root ../shared/data [--steps 25] [--out docs/bench_gls_training.md]
@@ -40,7 +41,8 @@ def build(config: str, data_root: str):
     return cli.model, cli.datamodule
 
 
-def time_steps(module, batches, repeats: int = 3) -> float:
+def epoch_runner(module, batches):
+    """A closure running one epoch (the given batches) of forward + backward + optimizer step."""
     optimizer = module.configure_optimizers()
     optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
     module.train()
@@ -51,12 +53,20 @@ def time_steps(module, batches, repeats: int = 3) -> float:
             module.forecaster.loss(batch).backward()
             optimizer.step()
 
-    run()  # warm-up
-    best = float("inf")
+    return run
+
+
+def time_interleaved(runners: dict, repeats: int) -> dict[str, float]:
+    """Best-of-``repeats`` epoch time of each runner, alternating them (A B A B ...) so that a
+    change of load on a shared machine hits both alike."""
+    for run in runners.values():
+        run()  # warm-up
+    best = dict.fromkeys(runners, float("inf"))
     for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - start)
     return best
 
 
@@ -68,20 +78,22 @@ def main() -> None:
     parser.add_argument(
         "--steps", type=int, default=25, help="optimizer steps per epoch (25 x 16 slices = 400)"
     )
+    parser.add_argument("--repeats", type=int, default=5, help="alternating timed epochs per model")
     parser.add_argument("--out", default=None, help="write the markdown table here")
     args = parser.parse_args()
     torch.manual_seed(0)
     rows = []
     for model in ("gpvar", "transformer"):
         for dataset in ("synthetic", "exchange_rate_nips", "m4_hourly"):
-            times = {}
+            runners = {}
             batches = None
             for likelihood, suffix in (("independent", "_independent"), ("gls", "")):
                 module, dm = build(f"configs/{model}/{dataset}{suffix}.yaml", args.data_root)
                 if batches is None:
                     loader = iter(dm.train_dataloader())
                     batches = [next(loader) for _ in range(args.steps)]
-                times[likelihood] = time_steps(module, batches)
+                runners[likelihood] = epoch_runner(module, batches)
+            times = time_interleaved(runners, args.repeats)
             ratio = times["gls"] / times["independent"]
             rows.append((model, dataset, times["independent"], times["gls"], ratio))
             print(
