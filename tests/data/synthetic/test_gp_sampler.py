@@ -105,3 +105,20 @@ def test_routes_are_taken_and_seeded_draws_reproduce():
     a = GPSampler().sample(expr, X, 3, np.random.default_rng(9))
     b = GPSampler().sample(expr, X, 3, np.random.default_rng(9))
     np.testing.assert_array_equal(a, b)
+
+
+def test_dense_pieces_match_the_reference():
+    from probforecast.data.synthetic.gp_sampler import _term_matrix, pivoted_cholesky
+    from probforecast.data.synthetic.kernels import expand, random_kernel
+
+    rng = np.random.default_rng(2)
+    grid = Grid.from_points(X)
+    for _ in range(100):
+        for term in expand(random_kernel(rng, 5)):
+            want = np.prod([leaf.matrix(X, X) for leaf in term], axis=0)
+            np.testing.assert_allclose(_term_matrix(term, grid), want, rtol=1e-12, atol=1e-13)
+    cov = kernel_matrix(from_json(["*", "ExpSineSquared(24/1024)", "RationalQuadratic(0.1)"]), X)
+    factor = pivoted_cholesky(cov, 1e-10)
+    residual = cov - factor @ factor.T
+    assert np.abs(residual).max() <= 1e-10
+    assert np.linalg.eigvalsh(residual).min() > -1e-12  # the dropped part is PSD

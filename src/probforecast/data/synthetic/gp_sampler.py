@@ -40,6 +40,8 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import toeplitz
+from scipy.linalg.lapack import dpstrf
 from scipy.special import ive
 
 from probforecast.data.synthetic.kernels import Expr, Leaf, expand, kernel_matrix
@@ -101,6 +103,65 @@ def _product_series(a, b):
     return unique, np.bincount(inverse, weights=weights)
 
 
+# rough single-thread costs (seconds) used to pick a route: per grid point of one feature
+# (trig + multiply-add), per ``m log2 m`` of an FFT, per ``n^3`` of a dense pivoted Cholesky
+_FEATURE_COST, _FFT_COST, _DENSE_COST = 2.5e-8, 2e-9, 7e-11
+
+
+def _trig_sum(freqs: np.ndarray, coeffs: np.ndarray, grid: Grid, block: int = 32) -> np.ndarray:
+    """``S[s, u] = sum_f coeffs[f, s] exp(2 pi i f x_u)`` on the uniform grid, ``[num, n]``.
+
+    With ``u = b B + v``: ``exp(2 pi i f x_u) = exp(2 pi i f (x_0 + b B h)) exp(2 pi i f v h)``,
+    so only ``F (n/B + B)`` exponentials are evaluated (each directly, no recurrence) and the sum
+    is a complex matrix product."""
+    n_blocks = -(-grid.n // block)
+    f = freqs[:, None]
+    outer = np.exp(2j * np.pi * f * (grid.start + grid.step * block * np.arange(n_blocks)))
+    inner = np.exp(2j * np.pi * f * grid.step * np.arange(block))  # [F, B]
+    out = np.einsum("fs,fb,fv->sbv", coeffs, outer, inner, optimize=True)
+    return out.reshape(coeffs.shape[1], -1)[:, : grid.n]
+
+
+def _feature_rows(x, coef: float, poly, freqs, weights) -> np.ndarray:
+    """Rows ``sqrt(c a_q b_f) x^q cos(2 pi f x)`` and ``... sin(2 pi f x)`` (``f > 0``) for every
+    ``a_q > 0``: the term's covariance is ``sum_rows row(x) row(x')`` times the core."""
+    phase = np.exp(2j * np.pi * freqs[:, None] * x[None, :])  # [F, n]
+    amp = np.sqrt(coef * weights)[:, None]
+    trig = np.concatenate([amp * phase.real, (amp * phase.imag)[freqs != 0.0]])
+    rows = [np.sqrt(a_q) * x**q * trig for q, a_q in enumerate(poly) if a_q > 0.0]
+    return np.concatenate(rows)
+
+
+def _term_matrix(term: list[Leaf], grid: Grid) -> np.ndarray:
+    """Dense covariance of a product term: the Toeplitz matrix of its stationary leaves (one row
+    of ``n`` kernel values) times ``s^2 + x x'`` for each DotProduct."""
+    x = grid.x
+    row = np.ones(grid.n)
+    for leaf in term:
+        if leaf.stationary:
+            row = row * leaf.stationary_value(grid.step * np.arange(grid.n))
+    cov = toeplitz(row)
+    for leaf in term:
+        if not leaf.stationary:
+            cov *= leaf.params[0] ** 2 + np.outer(x, x)
+    return cov
+
+
+def pivoted_cholesky(cov: np.ndarray, tol: float) -> np.ndarray:
+    """``F [n, r]`` with ``F F^T = cov - S``, ``S`` PSD with ``max diag S <= tol`` (so
+    ``|S_uv| <= tol``); falls back to ``eigh`` (dropping eigenvalues summing to ``<= tol``) if
+    LAPACK reports an indefinite matrix."""
+    chol, piv, rank, info = dpstrf(np.array(cov, dtype=np.float64, order="F"), tol=tol, lower=1)
+    if info >= 0 and rank > 0:
+        factor = np.empty((cov.shape[0], rank))
+        factor[piv - 1] = np.tril(chol[:, :rank])
+        return factor
+    lam, vec = np.linalg.eigh(cov)
+    lam = np.clip(lam, 0.0, None)
+    dropped = np.cumsum(lam) <= tol
+    return np.ascontiguousarray(vec[:, ~dropped] * np.sqrt(lam[~dropped]))
+
+
 def dense_gp_sample(expr: Expr, x: np.ndarray, num: int, rng: np.random.Generator) -> np.ndarray:
     """The naive exact sampler: ``eigh`` of the dense covariance, negative eigenvalues clipped.
     Returns ``[num, n]``."""
@@ -119,13 +180,14 @@ class GPSampler:
             the clipped circulant mass, the pruned cosine-series mass and the dropped eigenvalue
             mass of a dense factor each stay below it.
         max_embedding: largest circulant size tried before the core is factorized densely.
-        cache_size: number of dense factors kept (rank-truncated, ``[n, r]`` float64).
+        cache_mib: memory budget of the cached dense factors (``[n, r]`` float64, LRU).
     """
 
-    def __init__(self, tol: float = 1e-10, max_embedding: int = 1 << 19, cache_size: int = 256):
-        self.tol, self.max_embedding, self.cache_size = tol, max_embedding, cache_size
+    def __init__(self, tol: float = 1e-10, max_embedding: int = 1 << 19, cache_mib: int = 256):
+        self.tol, self.max_embedding, self.cache_bytes = tol, max_embedding, cache_mib << 20
         self._spectra: dict[tuple, np.ndarray | None] = {}
         self._dense: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._dense_bytes = 0
         self.stats: Counter[str] = Counter()
 
     # ------------------------------------------------------------------ public
@@ -140,7 +202,7 @@ class GPSampler:
     # ------------------------------------------------------------------ one product term
     def _sample_term(self, term: list[Leaf], grid: Grid, num: int, rng) -> np.ndarray:
         coef, poly = 1.0, np.ones(1)
-        freqs, weights = np.zeros(1), np.ones(1)
+        periodic: list[Leaf] = []
         core: list[Leaf] = []
         for leaf in term:
             if leaf.kind == "Constant":
@@ -148,39 +210,45 @@ class GPSampler:
             elif leaf.kind == "DotProduct":
                 poly = np.convolve(poly, [leaf.params[0] ** 2, 1.0])  # a_q of (x x')^q
             elif leaf.kind == "ExpSineSquared":
-                freqs, weights = _product_series((freqs, weights), jacobi_anger(*leaf.params))
-                freqs, weights, _ = _prune(freqs, weights, self.tol / 8 * weights.sum())
+                periodic.append(leaf)
             else:
                 core.append(leaf)
         if coef == 0.0:
             return np.zeros((num, grid.n))
-        if any(leaf.kind == "White" for leaf in core):  # the term is diagonal: var(x) k(x, x)
+        if any(leaf.kind == "White" for leaf in core):  # diagonal term: var(x) = k(x, x)
             self.stats["white"] += 1
-            var = coef * np.polyval(poly[::-1], grid.x**2) * weights.sum()
+            var = coef * np.polyval(poly[::-1], grid.x**2)  # every ExpSineSquared(0) = 1
             var = var * np.prod([leaf.stationary_value(np.zeros(1))[0] for leaf in core])
             return np.sqrt(var) * rng.standard_normal((num, grid.n))
+        # a feature costs ~n/8 grid-point operations with a scalar core (_trig_sum), ~n otherwise
+        per_draw = self._core_cost(core, grid) + _FEATURE_COST * grid.n / (8 if not core else 1)
+        dense_cost = _DENSE_COST * grid.n**3 + _FEATURE_COST * grid.n**2 * len(term)
+        freqs, weights = np.zeros(1), np.ones(1)
+        for leaf in periodic:
+            freqs, weights = _product_series((freqs, weights), jacobi_anger(*leaf.params))
+            freqs, weights, _ = _prune(freqs, weights, self.tol / 8 * weights.sum())
+            if 2 * len(freqs) * len(poly) * per_draw > dense_cost and len(term) > 1:
+                self.stats["dense_term"] += 1
+                return self._dense_draws(("term", *map(str, term)), term, grid, num, rng)
         n_draws = int((poly > 0).sum()) * (2 * len(freqs) - int(freqs[0] == 0.0))
-        per_draw = self._core_cost(core, grid)
-        if n_draws * (per_draw + 4 * grid.n) > grid.n**3 and len(term) > 1:
-            self.stats["dense_term"] += 1
-            return self._dense_draws(("term", *map(str, term)), term, grid, num, rng)
         self.stats["features"] += 1
-        x = grid.x
+        if not core:  # scalar core draws: y = sum_q sqrt(a_q) x^q Re sum_f c_qf e^{2 pi i f x}
+            out = np.zeros((num, grid.n))
+            amp = np.sqrt(coef * weights)[:, None]
+            for q, a_q in enumerate(poly):
+                if a_q > 0.0:
+                    z = rng.standard_normal((2, len(freqs), num))
+                    c = amp * (z[0] - 1j * np.where(freqs[:, None] == 0.0, 0.0, z[1]))
+                    out += np.sqrt(a_q) * grid.x**q * _trig_sum(freqs, c, grid).real
+            return out
+        features = _feature_rows(grid.x, coef, poly, freqs, weights)  # [n_draws, n]
+        assert features.shape[0] == n_draws
         out = np.zeros((num, grid.n))
-        core_draws = self._core_draws(core, grid, n_draws * num, rng).reshape(n_draws, num, -1)
-        index = 0
-        for q, a_q in enumerate(poly):
-            if a_q <= 0.0:
-                continue
-            xq = np.sqrt(a_q) * x**q
-            for f, b_f in zip(freqs, weights, strict=True):
-                amp = np.sqrt(coef * b_f) * xq
-                out += amp * np.cos(2 * np.pi * f * x) * core_draws[index]
-                index += 1
-                if f != 0.0:
-                    out += amp * np.sin(2 * np.pi * f * x) * core_draws[index]
-                    index += 1
-        assert index == n_draws
+        block = max(1, (1 << 21) // (num * grid.n))  # features per einsum (bounds memory)
+        for lo in range(0, n_draws, block):
+            rows = features[lo : lo + block]
+            draws = self._core_draws(core, grid, rows.shape[0] * num, rng)
+            out += np.einsum("ku,ksu->su", rows, draws.reshape(rows.shape[0], num, grid.n))
         return out
 
     # ------------------------------------------------------------------ stationary core
@@ -197,17 +265,14 @@ class GPSampler:
         return ("circulant", root) if root is not None else ("dense", None)
 
     def _core_cost(self, core: list[Leaf], grid: Grid) -> float:
-        """Rough cost of one core draw (flops), to choose between features and a dense term."""
+        """Rough cost (seconds) of one core draw, to choose between features and a dense term."""
         if not core:
-            return grid.n
+            return 0.0
         route, root = self._core_route(core, grid)
         if route == "circulant":
-            return 3.0 * root.size * np.log2(root.size)
-        return (
-            2.0
-            * grid.n
-            * self._dense_factor(("core", *sorted(map(str, core))), core, grid).shape[1]
-        )
+            return _FFT_COST * root.size * np.log2(root.size)
+        factor = self._dense_factor(("core", *sorted(map(str, core))), core, grid)
+        return _FEATURE_COST * factor.size
 
     def _core_draws(self, core: list[Leaf], grid: Grid, count: int, rng) -> np.ndarray:
         """``count`` iid draws ``[count, n]`` of ``GP(prod core)`` (stationary)."""
@@ -245,22 +310,20 @@ class GPSampler:
         return None
 
     def _dense_factor(self, cache_key, term: list[Leaf], grid: Grid) -> np.ndarray:
-        """``F [n, r]`` with ``F F^T`` = the term's covariance up to the dropped eigenvalues,
-        whose total (a bound on every entry's change) is ``<= tol * max diagonal``."""
+        """``F [n, r]`` with ``F F^T`` = the term's covariance ``K`` up to a PSD residual whose
+        diagonal, hence every entry, is ``<= tol * max diag K``: LAPACK's pivoted Cholesky
+        (``dpstrf``, rank-revealing, ``O(n r^2)``), stopped at that tolerance."""
         full_key = (cache_key, grid.n, grid.start, grid.step)
         factor = self._dense.get(full_key)
         if factor is not None:
             self._dense.move_to_end(full_key)
             return factor
-        x = grid.x
-        cov = np.prod([leaf.matrix(x, x) for leaf in term], axis=0)
-        lam, vec = np.linalg.eigh(cov)
-        lam = np.clip(lam, 0.0, None)
-        dropped = np.cumsum(lam) <= self.tol * max(float(np.max(np.diag(cov))), 1e-300)
-        factor = np.ascontiguousarray(vec[:, ~dropped] * np.sqrt(lam[~dropped]))
+        cov = _term_matrix(term, grid)
+        factor = pivoted_cholesky(cov, self.tol * max(float(np.max(np.diag(cov))), 1e-300))
         self._dense[full_key] = factor
-        if len(self._dense) > self.cache_size:
-            self._dense.popitem(last=False)
+        self._dense_bytes += factor.nbytes
+        while self._dense_bytes > self.cache_bytes and len(self._dense) > 1:
+            self._dense_bytes -= self._dense.popitem(last=False)[1].nbytes
         return factor
 
     def _dense_draws(self, cache_key, term: list[Leaf], grid: Grid, count: int, rng) -> np.ndarray:
