@@ -29,6 +29,8 @@ from probforecast.callbacks import (
 from probforecast.data.datamodule import ForecastDataModule
 from probforecast.data.errors import DataError
 from probforecast.models.module import ForecastModule
+from probforecast.utils.checkpoint_meta import check_checkpoint_file
+from probforecast.utils.numerics import NonFiniteError
 
 log = logging.getLogger("probforecast")
 
@@ -132,6 +134,8 @@ class ProbForecastCLI(LightningCLI):
                     "run `probforecast fit` with the same config first, or pass a checkpoint file"
                 )
             config.ckpt_path = best
+        elif ckpt is not None and ckpt not in ("last", "hpc"):
+            check_checkpoint_file(ckpt)  # not ours / unreadable: one line, before any work
 
     def after_fit(self) -> None:
         self._report("fit")
@@ -214,3 +218,6 @@ def main(args: list[str] | None = None) -> None:
     except DataError as err:
         sys.stderr.write(f"probforecast: error: {err}\n")
         raise SystemExit(2) from None
+    except NonFiniteError as err:
+        sys.stderr.write(f"probforecast: numerical error: {err}\n")
+        raise SystemExit(3) from None

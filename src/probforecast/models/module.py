@@ -25,6 +25,7 @@ from probforecast.utils.numerics import NonFiniteError, describe_non_finite
 from probforecast.utils.resumable import fit_progress, make_resumable
 
 log = logging.getLogger(__name__)
+TRAIN_SEED_KEY = "probforecast_train_seed"
 register_safe_globals()  # our checkpoints load with torch.load(weights_only=True)
 
 
@@ -50,8 +51,11 @@ class ForecastModule(pl.LightningModule):
             of one ``sample`` call per window; ``"batch"`` seeds once per batch (one call per
             batch, faster, reproducible only for the same batching).
 
-    Checkpoints also carry the global torch RNG state, so a resumed run continues the random
-    stream (dropout, noise of VAE/diffusion losses) exactly where it stopped.
+    Training randomness (dropout, the noise of VAE/diffusion losses) is seeded at every step
+    from the run's seed (``torch.initial_seed()`` at fit start, kept in the checkpoint), the
+    global step and the rank, so a run resumed from any checkpoint draws what the uninterrupted
+    run drew, whatever else consumed the global RNG in between (data loader iterators, sanity
+    checks).
     """
 
     def __init__(
@@ -81,6 +85,7 @@ class ForecastModule(pl.LightningModule):
             )
         self.sample_seed = sample_seed
         self.sample_seed_scope = sample_seed_scope
+        self._train_seed: int | None = None
         self.val_metrics = build_metric_collection("val/", metrics=metrics)
         self.test_metrics = build_metric_collection("test/", metrics=metrics)
 
@@ -138,18 +143,20 @@ class ForecastModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint[META_KEY] = forecaster_meta(self.forecaster)
-        checkpoint["probforecast_rng"] = {"torch": torch.get_rng_state()}
-        if torch.cuda.is_available() and self.device.type == "cuda":
-            checkpoint["probforecast_rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
+        checkpoint[TRAIN_SEED_KEY] = self._train_seed
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         check_compatible(checkpoint.get(META_KEY), self.forecaster, "being loaded")
-        rng = checkpoint.get("probforecast_rng")
-        if rng is None:
-            return
-        torch.set_rng_state(rng["torch"].cpu())
-        if "cuda" in rng and torch.cuda.is_available():
-            torch.cuda.set_rng_state(rng["cuda"].cpu())
+        if checkpoint.get(TRAIN_SEED_KEY) is not None:
+            self._train_seed = int(checkpoint[TRAIN_SEED_KEY])
+
+    def on_fit_start(self) -> None:
+        if self._train_seed is None:  # not restored from a checkpoint
+            self._train_seed = torch.initial_seed() % (1 << 31)
+
+    def on_train_batch_start(self, batch: ForecastBatch, batch_idx: int) -> None:
+        step_seed = (self._train_seed or 0) * 1_000_003 + self.global_step * 101
+        torch.manual_seed((step_seed + self.global_rank) % (1 << 63))
 
     # ------------------------------------------------------------------ sampling
     @contextlib.contextmanager
