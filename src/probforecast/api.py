@@ -44,7 +44,6 @@ from probforecast.callbacks import (
     SystemMetrics,
     ThroughputProgressBar,
 )
-from probforecast.data.batch import collate_windows
 from probforecast.data.datamodule import ForecastDataModule
 from probforecast.models.base import Forecaster
 from probforecast.models.module import ForecastModule
@@ -66,12 +65,17 @@ class Forecast:
         index: ``W`` pandas ``PeriodIndex`` es of length ``Q``: the horizon's timestamps.
         series_names: ``N`` names (the columns of ``quantiles``).
         window_start: ``[W]`` time index of each window's first horizon step.
+        truth: ``[W, Q, N]`` observed values of the horizon (NaN where unobserved).
+        history: ``[W, P, N]`` the context the forecasts were conditioned on (NaN where
+            unobserved).
     """
 
     samples: np.ndarray
     index: list[pd.PeriodIndex]
     series_names: list[str]
     window_start: np.ndarray
+    truth: np.ndarray
+    history: np.ndarray
 
     def __len__(self) -> int:
         return self.samples.shape[0]
@@ -91,6 +95,21 @@ class Forecast:
         """``[Q, N]`` sample median of one window, indexed by timestamps."""
         values = np.median(self.samples[window], axis=0)
         return pd.DataFrame(values, index=self.index[window], columns=self.series_names)
+
+    def plot(self, window: int = 0, series: Sequence[int] = (0, 1, 2, 3), max_history: int = 96):
+        """Fan chart of one window: history, truth, median, 50 % and 90 % intervals."""
+        cols = [c for c in series if c < self.samples.shape[3]]
+        if not cols:
+            raise ValueError(f"series must index the {self.samples.shape[3]} series; got {series}")
+        start = self.index[window][0]
+        titles = [f"{self.series_names[c]} (from {start})" for c in cols]
+        return fan_chart(
+            self.history[window][:, cols],
+            self.truth[window][:, cols],
+            self.samples[window][:, :, cols],
+            titles,
+            max_history=max_history,
+        )
 
 
 # ---------------------------------------------------------------------------- predictor
@@ -140,7 +159,7 @@ class Predictor:
         module, count = self.module, num_samples or self.module.num_samples
         was_training = module.training
         module.eval()
-        out, starts, ids = [], [], []
+        out, starts, ids, truth, history = [], [], [], [], []
         try:
             with torch.no_grad():
                 for batch in loader:
@@ -148,6 +167,8 @@ class Predictor:
                     out.append(batch.unscale(module.draw_samples(batch, count)).cpu())
                     starts.append(batch.window_start.cpu())
                     ids.append(batch.series_ids.cpu())
+                    truth.append(_raw(batch, batch.future_target, batch.future_observed))
+                    history.append(_raw(batch, batch.past_target, batch.past_observed))
                     if max_windows is not None and sum(len(s) for s in starts) >= max_windows:
                         break
         finally:
@@ -160,7 +181,14 @@ class Predictor:
         names = [dm.series_names[i] for i in columns]
         q = samples.shape[2]
         index = [dm.timestamps(int(s), q) for s in window_start]
-        return Forecast(samples, index, names, window_start)
+        return Forecast(
+            samples,
+            index,
+            names,
+            window_start,
+            torch.cat(truth)[:max_windows].numpy(),
+            torch.cat(history)[:max_windows].numpy(),
+        )
 
     def test(self, **trainer_kwargs: Any) -> dict[str, float]:
         """Run the test split through a Trainer; returns the ``test/*`` metrics."""
@@ -175,27 +203,15 @@ class Predictor:
         return {k: float(v) for k, v in results.items()}
 
     def plot(self, window: int = 0, series: Sequence[int] = (0, 1, 2, 3), num_samples: int = 100):
-        """Fan chart (median, 50 % / 90 % intervals, history, truth) of test ``window``."""
-        ds = self.datamodule.test_dataloader().dataset
-        batch = collate_windows([ds[window % len(ds)]]).to(self.module.device)
-        with torch.no_grad():
-            samples = batch.unscale(self.module.draw_samples(batch, num_samples))[0].cpu()
-        cols = [c for c in series if c < batch.num_series]
-        history = torch.where(
-            batch.past_observed[0], batch.unscale(batch.past_target)[0], torch.nan
-        )
-        truth = torch.where(
-            batch.future_observed[0], batch.unscale(batch.future_target)[0], torch.nan
-        )
-        names = self.datamodule.series_names
-        titles = [str(names[int(batch.series_ids[0, c])]) for c in cols]
-        return fan_chart(
-            history[:, cols].cpu().numpy(),
-            truth[:, cols].cpu().numpy(),
-            samples[:, :, cols].numpy(),
-            titles,
-            max_history=4 * batch.future_target.shape[1],
-        )
+        """Fan chart of test ``window`` (see ``Forecast.plot``)."""
+        forecast = self.predict(num_samples=num_samples, max_windows=window + 1)
+        return forecast.plot(window, series, max_history=4 * forecast.samples.shape[2])
+
+
+def _raw(batch, values: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+    """Raw-scale ``[B, T, N]`` float64 with NaN where unobserved."""
+    raw = batch.unscale(values).double()
+    return torch.where(observed, raw, torch.nan).cpu()
 
 
 # ---------------------------------------------------------------------------- fit / load

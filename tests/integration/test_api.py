@@ -77,6 +77,12 @@ def test_fit_returns_best_weights_and_predicts_with_timestamps(trained):
         assert index[0] == dm.prepared.start + int(start), "first horizon step"
         assert (index[1:] - index[:-1] == index.freq).all(), "consecutive steps"
     assert forecast.series_names == list(dm.series_names)
+    raw = dm.prepared.raw_values.numpy()  # [T, N], the dataset before any scaling
+    for w, start in enumerate(starts):
+        np.testing.assert_allclose(forecast.truth[w], raw[start : start + Q], rtol=1e-5)
+        np.testing.assert_allclose(forecast.history[w], raw[start - P : start], rtol=1e-5)
+    fig = forecast.plot(window=1, series=[0, 2])
+    assert len([ax for ax in fig.axes if ax.lines]) == 2
 
     table = forecast.quantiles([0.1, 0.5, 0.9], window=1)
     assert table.index.equals(forecast.index[1])
