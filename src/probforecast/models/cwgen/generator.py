@@ -190,8 +190,11 @@ class CWGenerator(Forecaster):
         return self
 
     # ------------------------------------------------------------------ prior
-    def prior_whitening(self, batch: ForecastBatch) -> tuple[Whitening, Tensor | None]:
-        """The whitening of this batch's prior and, for ``e2e``, the JMCE loss to add.
+    def prior_whitening(
+        self, batch: ForecastBatch, with_loss: bool = True
+    ) -> tuple[Whitening, Tensor | None]:
+        """The whitening of this batch's prior and, for ``e2e`` (and ``with_loss``), the JMCE
+        loss to add.
 
         Computed from ``batch.past_target`` of the same windows (row ``b`` of the prior belongs
         to row ``b`` of the batch)."""
@@ -204,8 +207,10 @@ class CWGenerator(Forecaster):
                 return SymmetricWhitening(mu, covariance, eps=self.lambda_min), None
             return CholeskyWhitening(mu, lower), None
         estimate = self.jmce.estimate(batch)
-        parts = self.jmce.loss_parts(batch, estimate)
-        return CholeskyWhitening(estimate[0], estimate[1]), parts.total
+        whitening = CholeskyWhitening(estimate[0], estimate[1])
+        if not with_loss:
+            return whitening, None
+        return whitening, self.jmce.loss_parts(batch, estimate).total
 
     # ------------------------------------------------------------------ Forecaster
     def loss(self, batch: ForecastBatch) -> Tensor:
@@ -218,7 +223,7 @@ class CWGenerator(Forecaster):
     @torch.no_grad()
     def sample(self, batch: ForecastBatch, num_samples: int) -> Tensor:
         self.check_batch(batch)
-        whitening, _ = self.prior_whitening(batch)
+        whitening, _ = self.prior_whitening(batch, with_loss=False)
         cond = self.net.condition(batch.past_target, batch.future_time_feat)
         return self.generate(cond, whitening, num_samples)
 
