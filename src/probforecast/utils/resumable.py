@@ -158,11 +158,7 @@ def make_resumable(loader: DataLoader, progress: Progress) -> DataLoader:
     if isinstance(loader, ResumableLoader):
         return loader
     sampler = loader.sampler
-    if (
-        isinstance(sampler, RandomSampler)
-        and sampler.replacement
-        and sampler.generator is not None
-    ):
+    if isinstance(sampler, RandomSampler) and sampler.replacement and sampler.generator is not None:
         sampler = EpochReplaySampler(
             len(sampler.data_source),
             sampler.num_samples,
