@@ -52,10 +52,10 @@ def run_one(
     run_dir = root / f"{model}_{dataset}_{likelihood}_seed{seed}"
     cli = ProbForecastCLI(
         args=[
-            "--seed_everything",
-            str(seed),
             "--config",
             str(REPO / "configs" / model / f"{dataset}{suffix}.yaml"),
+            "--seed_everything",  # after --config, which sets its own seed
+            str(seed),
             "--data.root",
             args.data_root,
             "--trainer.default_root_dir",
