@@ -110,6 +110,15 @@ class ProbForecastCLI(LightningCLI):
         parser.add_lightning_class_args(SeriesMetricsTable, "series_metrics")
 
     # ------------------------------------------------------------------ config fix-ups
+    def _parse_ckpt_path(self) -> None:
+        """Lightning reads the checkpoint's hyperparameters here; first make sure the file is
+        a checkpoint that loads with ``weights_only=True`` (else one clear ``DataError``)."""
+        sub = self.config.get("subcommand")
+        ckpt = self.config[sub].get("ckpt_path") if sub else None
+        if ckpt and Path(ckpt).is_file():
+            check_checkpoint_file(ckpt)
+        super()._parse_ckpt_path()
+
     def _subconfig(self):
         return self.config[self.subcommand] if self.subcommand else self.config
 
