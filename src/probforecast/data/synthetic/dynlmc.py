@@ -112,6 +112,8 @@ def mix_lagged(weights: np.ndarray, latents: np.ndarray, lags: np.ndarray) -> np
     """``C[i, t] = sum_j weights[i, j, t] * latents[j, t - lags[i, j] + margin]`` -> ``[N, T]``."""
     n, n_lat, length = weights.shape
     margin = (latents.shape[1] - length) // 2
+    if not np.any(lags):  # no lags: a plain time-varying mixture
+        return np.einsum("ijt,jt->it", weights, latents[:, margin : margin + length])
     index = np.arange(length)[None, None, :] - lags[:, :, None] + margin  # [N, L, T]
     assert index.min() >= 0 and index.max() < latents.shape[1], "lags exceed the latent margin"
     lagged = latents[np.arange(n_lat)[None, :, None], index]
