@@ -25,6 +25,17 @@ JITTER_LEVELS: tuple[float, ...] = (1e-6, 1e-4, 1e-2)
 
 _WARN_INTERVAL_S = 60.0
 _warn_state: dict[str, tuple[float, int]] = {}  # key -> (time of last warning, suppressed count)
+_jitter_counts: dict[str, int] = {}  # matrix name -> batch elements that needed jitter/fallback
+
+
+def jitter_counts() -> dict[str, int]:
+    """Batch elements that needed a jitter (or a fallback) since the last reset, per matrix
+    name; ``ForecastModule`` logs their total every epoch (``<stage>/diagnostics/cholesky_jitter``)."""
+    return dict(_jitter_counts)
+
+
+def reset_jitter_counts() -> None:
+    _jitter_counts.clear()
 
 
 class GLSCholeskyError(torch.linalg.LinAlgError):
@@ -78,11 +89,18 @@ def safe_cholesky(
     (``on_failure="raise"``) or get an identity factor and ``failed=True``
     (``on_failure="identity"``).
 
+    Half-precision input (bf16/fp16, e.g. under autocast) is factorised in float32 with
+    autocast off (no half-precision Cholesky kernel exists on CPU, and its accuracy would be
+    useless); the factor is returned in float32.
+
     Args:
         matrix: ``[..., n, n]`` symmetric matrices.
         name: what the matrix is, for the messages.
         on_failure: see above.
     """
+    if matrix.dtype in (torch.float16, torch.bfloat16):
+        with torch.autocast(matrix.device.type, enabled=False):
+            return safe_cholesky(matrix.float(), name=name, on_failure=on_failure)
     tril, info = torch.linalg.cholesky_ex(matrix)
     bad = info != 0
     if not bool(bad.any()):
@@ -108,6 +126,7 @@ def safe_cholesky(
         jitter = jitter.reshape(bad.shape)
 
     num_bad, num_failed = int(bad.sum()), int(failed.sum())
+    _jitter_counts[name] = _jitter_counts.get(name, 0) + num_bad
     if num_failed and on_failure == "raise":
         finite = bool(torch.isfinite(matrix).all())
         raise GLSCholeskyError(

@@ -13,6 +13,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor
 
 from probforecast.data.batch import ForecastBatch
+from probforecast.distributions._cholesky import jitter_counts, reset_jitter_counts
 from probforecast.metrics import build_metric_collection
 from probforecast.models.base import Forecaster
 from probforecast.utils.checkpoint_meta import (
@@ -21,7 +22,12 @@ from probforecast.utils.checkpoint_meta import (
     forecaster_meta,
     register_safe_globals,
 )
-from probforecast.utils.numerics import NonFiniteError, describe_non_finite
+from probforecast.utils.numerics import (
+    NonFiniteError,
+    describe_non_finite,
+    non_finite_fields,
+    non_finite_parameters,
+)
 from probforecast.utils.resumable import fit_progress, make_resumable
 
 log = logging.getLogger(__name__)
@@ -91,7 +97,18 @@ class ForecastModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ training
     def training_step(self, batch: ForecastBatch, batch_idx: int) -> Tensor | None:
-        loss = self.forecaster.loss(batch)
+        try:
+            loss = self.forecaster.loss(batch)
+        except ValueError as err:  # e.g. torch.distributions' argument validation on NaN
+            if not (non_finite_parameters(self.forecaster) or non_finite_fields(batch)):
+                raise
+            raise NonFiniteError(
+                f"{type(self.forecaster).__name__}.loss failed at epoch {self.current_epoch}, "
+                f"batch {batch_idx}, step {self.global_step} (window starts "
+                f"{batch.window_start[:4].tolist()}...: {str(err).splitlines()[0][:80]}); "
+                f"{describe_non_finite(self.forecaster, batch)}; lower the learning rate or "
+                "check the data"
+            ) from err
         if not torch.isfinite(loss):
             raise NonFiniteError(
                 f"{type(self.forecaster).__name__}.loss returned {loss.item()} at epoch "
@@ -153,6 +170,14 @@ class ForecastModule(pl.LightningModule):
     def on_fit_start(self) -> None:
         if self._train_seed is None:  # not restored from a checkpoint
             self._train_seed = torch.initial_seed() % (1 << 31)
+
+    def on_train_epoch_start(self) -> None:
+        reset_jitter_counts()
+
+    def on_train_epoch_end(self) -> None:
+        # Cholesky calls that needed a jitter this epoch (GLS likelihoods); 0 when healthy
+        count = float(sum(jitter_counts().values()))
+        self.log("train/diagnostics/cholesky_jitter", count, reduce_fx="sum", sync_dist=True)
 
     def on_train_batch_start(self, batch: ForecastBatch, batch_idx: int) -> None:
         step_seed = (self._train_seed or 0) * 1_000_003 + self.global_step * 101
