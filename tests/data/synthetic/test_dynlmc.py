@@ -11,6 +11,7 @@ from probforecast.data.synthetic import (
     DynLMCConfig,
     ar1_paths,
     generate_dynlmc,
+    kernel_matrix,
     kernel_synth,
     lmc_synth,
     mix_lagged,
@@ -161,3 +162,28 @@ def test_bad_input_is_rejected():
         generate_dynlmc(4, 32, "drift", config=DynLMCConfig(rho=(0.5, 1.0)))
     with pytest.raises(ValueError, match="num_series"):
         generate_dynlmc(0, 32)
+
+
+def test_monte_carlo_covariance_matches_the_analytic_one():
+    from probforecast.data.synthetic import GPSampler
+    from probforecast.data.synthetic.dynlmc import ground_truth_covariance
+
+    cfg = with_overrides("lag", tau_max=(3, 3), max_kernels=2)
+    s = generate_dynlmc(3, 24, "lag", seed=8, config=cfg)
+    want = ground_truth_covariance(s).reshape(72, 72)
+    sampler, rng = GPSampler(), np.random.default_rng(0)
+    x = (np.arange(24 + 6) - 3) / 23
+    num = 3000
+    draws = np.stack([sampler.sample(k, x, num, rng) for k in s.kernels], axis=1)  # [S, L, T+6]
+    values = np.stack([mix_lagged(s.weights, d, s.lags).ravel() for d in draws])  # [S, N*T]
+    emp = values.T @ values / num
+    se = np.sqrt((np.outer(np.diag(want), np.diag(want)) + want**2) / num)
+    assert np.max(np.abs(emp - want) / np.maximum(se, 1e-12)) < 5.5
+    # the variance by a naive loop: Var C_i(t) = sum_j alpha_ij(t)^2 k_j(x_u, x_u), u = t - tau_ij + 3
+    for i in range(3):
+        for t in range(24):
+            var = sum(
+                s.weights[i, j, t] ** 2 * kernel_matrix(k, x[[t - s.lags[i, j] + 3]])[0, 0]
+                for j, k in enumerate(s.kernels)
+            )
+            assert want[i * 24 + t, i * 24 + t] == pytest.approx(var, rel=1e-12)

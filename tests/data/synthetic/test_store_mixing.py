@@ -183,3 +183,11 @@ def test_train_source_in_the_datamodule(tmp_path):
     bad.setup("fit")
     with pytest.raises(DataError, match="train_source"):
         bad.train_dataloader()
+
+
+def test_parallel_generation_equals_serial(tmp_path):
+    spec = CorpusSpec("dynlmc_drift", seed=1, **SMALL)
+    serial = SyntheticCorpus(spec, tmp_path / "a").generate()
+    parallel = SyntheticCorpus(spec, tmp_path / "b").generate(workers=2)
+    for i in range(len(serial)):
+        np.testing.assert_array_equal(serial[i], parallel[i])

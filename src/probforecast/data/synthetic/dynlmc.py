@@ -195,3 +195,22 @@ def with_overrides(variant: str, **changes) -> DynLMCConfig:
     if variant not in PRESETS:
         raise ValueError(f"no preset {variant!r}; expected one of {sorted(PRESETS)}")
     return replace(PRESETS[variant], **changes)
+
+
+def ground_truth_covariance(sample: DynLMCSample) -> np.ndarray:
+    """``Cov(C_i(t), C_k(s)) [N, T, N, T]`` given the sample's weights, lags and kernels
+    (spec §6.3): ``sum_j alpha_ij(t) alpha_kj(s) k_j(x_{t - tau_ij + m}, x_{s - tau_kj + m})``
+    over the independent zero-mean latents. Dense: for small ``N`` and ``T``."""
+    from probforecast.data.synthetic.kernels import kernel_matrix
+
+    n, n_lat, length = sample.weights.shape
+    margin = sample.lag_margin
+    x = (np.arange(length + 2 * margin) - margin) / (length - 1)
+    index = np.arange(length)[None, None, :] - sample.lags[:, :, None] + margin  # [N, L, T]
+    cov = np.zeros((n, length, n, length))
+    for j, kernel in enumerate(sample.kernels):
+        full = kernel_matrix(kernel, x)
+        block = full[index[:, j][:, :, None, None], index[:, j][None, None, :, :]]
+        w = sample.weights[:, j]  # [N, T]
+        cov += w[:, :, None, None] * w[None, None, :, :] * block
+    return cov
