@@ -3,7 +3,7 @@
 from probforecast.data.batch import ForecastBatch, collate_windows
 from probforecast.data.datamodule import ForecastDataModule
 from probforecast.data.errors import DataError
-from probforecast.data.loading import SyntheticOptions, load_dataset
+from probforecast.data.loading import GeneratorOptions, SyntheticOptions, load_dataset
 from probforecast.data.registry import DATASETS, DatasetInfo, dataset_names
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "DatasetInfo",
     "ForecastBatch",
     "ForecastDataModule",
+    "GeneratorOptions",
     "SyntheticOptions",
     "collate_windows",
     "dataset_names",
