@@ -1,9 +1,10 @@
 """Every notebook in notebooks/ executes top to bottom (nbmake, fresh kernel each) on the tiny CI
 budget (``PROBFORECAST_FAST=1``), from a copy in a temporary folder so nothing is written to the
-repository. Notebooks that need the real datasets fall back to synthetic data without them."""
+repository; the executed copy must hold rendered figures. Notebooks that need the real datasets fall back to synthetic data without them."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -43,7 +44,7 @@ def test_notebook_executes(notebook, tmp_path):
     }
     result = subprocess.run(
         [
-            *(sys.executable, "-m", "pytest", "--nbmake", notebook.name),
+            *(sys.executable, "-m", "pytest", "--nbmake", "--overwrite", notebook.name),
             *(f"--nbmake-timeout={KERNEL_TIMEOUT_S}", "-q", "-p", "no:cacheprovider"),
             *("--rootdir", str(tmp_path), "-c", os.devnull),
         ],
@@ -54,3 +55,11 @@ def test_notebook_executes(notebook, tmp_path):
         timeout=KERNEL_TIMEOUT_S + 120,
     )
     assert result.returncode == 0, f"{notebook.name} failed:\n{result.stdout[-6000:]}"
+    executed = json.loads((tmp_path / notebook.name).read_text())  # the copy, with outputs
+    images = [
+        output
+        for cell in executed["cells"]
+        for output in cell.get("outputs", [])
+        if "image/png" in output.get("data", {})
+    ]
+    assert images, f"{notebook.name} rendered no figure (a backend forced off-screen?)"

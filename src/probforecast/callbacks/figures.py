@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import csv
 import logging
+import sys
 from pathlib import Path
 
 import lightning.pytorch as pl
-import matplotlib.pyplot as plt
-import torch
-from lightning.pytorch.loggers import WandbLogger
+import matplotlib
 
-from probforecast.data.batch import ForecastBatch, collate_windows
+if "ipykernel" not in sys.modules:  # CLI and scripts draw off-screen; notebooks keep theirs
+    matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+from lightning.pytorch.loggers import WandbLogger  # noqa: E402
+
+from probforecast.data.batch import ForecastBatch, collate_windows  # noqa: E402
 
 log = logging.getLogger(__name__)
 

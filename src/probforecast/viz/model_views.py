@@ -5,11 +5,8 @@ over the horizon, a predicted scale over the horizon. Pure numpy in, matplotlib 
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 
 def _check(array: np.ndarray, ndim: int, name: str, shape: str) -> np.ndarray:
