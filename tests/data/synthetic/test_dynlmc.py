@@ -187,3 +187,16 @@ def test_monte_carlo_covariance_matches_the_analytic_one():
                 for j, k in enumerate(s.kernels)
             )
             assert want[i * 24 + t, i * 24 + t] == pytest.approx(var, rel=1e-12)
+
+
+def test_drift_speed_decreases_with_rho_at_fixed_logit_std():
+    speeds = []
+    for rho in (0.92, 0.96, 0.99):
+        cfg = with_overrides("drift", rho=(rho, rho), logit_std=(2.0, 2.0), min_latents=6)
+        s = generate_dynlmc(20, 400, "drift", seed=6, config=cfg)
+        speeds.append(np.abs(np.diff(s.weights, axis=2)).mean())
+    assert speeds[0] > speeds[1] > speeds[2]
+    still = generate_dynlmc(
+        5, 50, "drift", seed=6, config=with_overrides("drift", logit_std=(0, 0))
+    )
+    np.testing.assert_array_equal(still.weights, np.repeat(still.weights[:, :, :1], 50, axis=2))
