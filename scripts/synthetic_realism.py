@@ -6,7 +6,8 @@ Real datasets are cut into non-overlapping segments of ``--length`` steps (at mo
 ``--channels x --length`` (corpus seeds). Every sample/segment goes through the same estimators
 (``transform=diff``, windows of 96, ``l_max = 32``, at most 64 channels). Writes
 ``docs/figures/synthetic_drift.png``, ``docs/figures/synthetic_lags.png``, one
-``docs/figures/synthetic_variant_<name>.png`` per generator, and prints the markdown table.
+``docs/figures/synthetic_variant_<name>.png`` per generator, and the markdown table (printed and
+written into the marked block of ``--doc``).
 
     OMP_NUM_THREADS=1 .venv/bin/python scripts/synthetic_realism.py --data-root ../shared/data
 """
@@ -64,6 +65,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--channels", type=int, default=64)
     parser.add_argument("--out", default="docs/figures")
+    parser.add_argument("--doc", default="docs/synthetic.md", help="'' to only print the table")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     out = Path(args.out)
@@ -88,18 +90,33 @@ def main() -> None:
     hists = {k: lag_histogram(v, MAX_LAG) for k, v in lags.items()}
     lag_histogram_chart(hists, MAX_LAG).savefig(out / "synthetic_lags.png", dpi=110)
 
-    print(
-        f"segments/samples of {args.length} steps; real: <= {args.segments} segments; "
-        f"synthetic: {args.samples} samples x {args.channels} channels\n"
-    )
-    print("| dataset | D_std | D_step | D_glob | P(l*=0) | mean abs l* | W1 to pooled real lags |")
-    print("|---|---|---|---|---|---|---|")
+    lines = [
+        "| dataset | D_std | D_step | D_glob | P(ℓ*=0) | mean abs ℓ* | W1 to pooled real lags |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for label, row in rows.items():
         summary = lag_summary(lags[label], pooled_real)
-        print(
+        lines.append(
             f"| {label} | {row['D_std']:.3f} | {row['D_step']:.3f} | {row['D_glob']:.3f} | "
             f"{summary['p_zero']:.3f} | {summary['mean_abs']:.2f} | {summary['wasserstein']:.2f} |"
         )
+    table = "\n".join(lines)
+    print(
+        f"segments/samples of {args.length} steps; real: <= {args.segments} segments; "
+        f"synthetic: {args.samples} samples x {args.channels} channels\n\n{table}"
+    )
+    if args.doc:
+        write_table(Path(args.doc), table)
+
+
+def write_table(doc: Path, table: str) -> None:
+    """Replace the block between the realism markers of ``doc`` by ``table``."""
+    text = doc.read_text()
+    start, end = "<!-- realism-table:start -->", "<!-- realism-table:end -->"
+    if start not in text or end not in text:
+        raise SystemExit(f"{doc} has no {start} ... {end} block to replace")
+    head, rest = text.split(start, 1)
+    doc.write_text(f"{head}{start}\n{table}\n{end}{rest.split(end, 1)[1]}")
 
 
 if __name__ == "__main__":
