@@ -101,14 +101,15 @@ class Forecast:
         cols = [c for c in series if c < self.samples.shape[3]]
         if not cols:
             raise ValueError(f"series must index the {self.samples.shape[3]} series; got {series}")
-        start = self.index[window][0]
-        titles = [f"{self.series_names[c]} (from {start})" for c in cols]
+        horizon = self.index[window]
+        past = pd.period_range(end=horizon[0] - 1, periods=self.history.shape[1], freq=horizon.freq)
         return fan_chart(
             self.history[window][:, cols],
             self.truth[window][:, cols],
             self.samples[window][:, :, cols],
-            titles,
+            [str(self.series_names[c]) for c in cols],
             max_history=max_history,
+            time_index=past.append(horizon).to_timestamp(),
         )
 
 

@@ -183,6 +183,12 @@ class ProbForecastCLI(LightningCLI):
             if isinstance(cb, ForecastPlot):
                 for plot_stage, path in cb.last_paths.items():
                     lines.append(f"  forecast plot ({plot_stage}): {path}")
+            if isinstance(cb, ModelViews) and cb.last_paths:
+                lines.append(
+                    f"  model views: {len(cb.last_paths)} in {Path(trainer.default_root_dir) / 'plots'}"
+                )
+            if isinstance(cb, SeriesMetricsTable) and cb.last_path is not None:
+                lines.append(f"  per-series test metrics: {cb.last_path}")
         sys.stdout.write("\n".join(lines) + "\n")
 
 
