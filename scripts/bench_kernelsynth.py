@@ -7,20 +7,29 @@ first ``--dense-latents`` of the *same* latent kernels (same grids) with the nai
 extrapolated to the paper's 1500-sample corpus per latent. Also: peak traced memory of each
 sampler (``tracemalloc``) and a KS check of fast vs dense draws on a few of those kernels.
 
-    OMP_NUM_THREADS=1 .venv/bin/python scripts/bench_kernelsynth.py --samples 20 --dense-latents 40
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/bench_kernelsynth.py --samples 40 --dense-latents 80
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/bench_kernelsynth.py --corpus-samples 100 --samples 2 \
+        --dense-latents 4   # also writes a 100-sample corpus with 2 worker processes
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 import tracemalloc
 
 import numpy as np
 from scipy import stats
 
-from probforecast.data.synthetic import GPSampler, dense_gp_sample, generate_dynlmc
+from probforecast.data.synthetic import (
+    CorpusSpec,
+    GPSampler,
+    SyntheticCorpus,
+    dense_gp_sample,
+    generate_dynlmc,
+)
 from probforecast.data.synthetic.kernels import key
 
 
@@ -36,6 +45,28 @@ class TimedSampler(GPSampler):
         return out
 
 
+def corpus_run(args) -> None:
+    """Time ``SyntheticCorpus.generate`` (chunked, ``--workers`` processes) into a temp dir."""
+    spec = CorpusSpec(
+        "dynlmc_drift", args.corpus_samples, args.channels, args.length, seed=0, chunk_size=25
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = SyntheticCorpus(spec, tmp)
+        t0 = time.perf_counter()
+        corpus.generate(workers=args.workers)
+        seconds = time.perf_counter() - t0
+        size = sum(f.stat().st_size for f in corpus.directory.iterdir())
+    per = seconds / args.corpus_samples
+    print(f"# corpus: {args.corpus_samples} dynlmc_drift samples written, {args.workers} workers")
+    print(f"| wall time | {seconds:.1f} s ({per:.2f} s per sample) |")
+    print(
+        f"| on disk | {size / 2**20:.1f} MiB ({size / args.corpus_samples / 2**20:.2f} per sample) |"
+    )
+    print(
+        f"| extrapolated to {args.corpus_size} samples | {per * args.corpus_size / 60:.1f} min |\n"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=20)
@@ -45,7 +76,13 @@ def main() -> None:
     parser.add_argument("--ks-kernels", type=int, default=4)
     parser.add_argument("--ks-draws", type=int, default=400)
     parser.add_argument("--corpus-size", type=int, default=1500)
+    parser.add_argument(
+        "--corpus-samples", type=int, default=0, help="also write this many samples to disk"
+    )
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
+    if args.corpus_samples:
+        corpus_run(args)
 
     sampler = TimedSampler()
     kernels, grids = [], []
