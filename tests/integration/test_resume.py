@@ -204,3 +204,48 @@ def test_crash_during_write_keeps_previous_last_ckpt(tmp_path, monkeypatch, atom
     for key, value in before["state_dict"].items():
         assert torch.equal(after["state_dict"][key], value)
     assert callback._find_last_checkpoints(trainer) == {os.path.normpath(last)}
+
+
+# ---------------------------------------------------------------------- the replaying loader
+def test_epoch_replay_sampler_equals_the_carried_random_sampler():
+    from torch.utils.data import RandomSampler
+
+    from probforecast.utils.resumable import EpochReplaySampler
+
+    carried = RandomSampler(
+        range(50), replacement=True, num_samples=70, generator=torch.Generator().manual_seed(3)
+    )
+    passes = [list(carried) for _ in range(4)]  # what an uninterrupted run draws, epoch by epoch
+    replay = EpochReplaySampler(50, 70, seed=3)
+    for epoch, expected in enumerate(passes):
+        assert replay.indices(epoch) == expected
+    assert passes[0] != passes[1]
+
+
+def test_resumable_loader_skips_the_batches_done_without_loading_them():
+    from torch.utils.data import DataLoader, RandomSampler
+
+    from probforecast.utils.resumable import make_resumable
+
+    loaded = []
+
+    class Data(torch.utils.data.Dataset):
+        def __len__(self):
+            return 40
+
+        def __getitem__(self, i):
+            loaded.append(i)
+            return i
+
+    sampler = RandomSampler(
+        Data(), replacement=True, num_samples=20, generator=torch.Generator().manual_seed(0)
+    )
+    loader = DataLoader(Data(), batch_size=4, sampler=sampler)
+    state = {"now": (0, 0)}
+    resumable = make_resumable(loader, lambda: state["now"])
+    epochs = [[b.tolist() for b in resumable] for state["now"] in [(0, 0), (1, 0), (2, 0)]]
+    state["now"] = (1, 3)  # restart inside epoch 1 after 3 of its 5 batches
+    loaded.clear()
+    assert [b.tolist() for b in resumable] == epochs[1][3:]
+    assert len(loaded) == 2 * 4  # the skipped batches were never sliced
+    assert resumable.state_dict() == {"epoch": 1, "batches_done": 3}

@@ -149,13 +149,14 @@ class ForecastModule(pl.LightningModule):
         follow from the seed alone; see ``utils/resumable.py``)."""
         datamodule = getattr(self._trainer, "datamodule", None) if self._trainer else None
         original = getattr(datamodule, "train_dataloader", None)
-        if stage == "fit" and original is not None and not hasattr(original, "_resumable"):
+        if stage == "fit" and original is not None:
+            original = getattr(original, "_unwrapped", original)  # re-wrap for this trainer
             progress = fit_progress(self.trainer)
 
             def train_dataloader():
                 return make_resumable(original(), progress)
 
-            train_dataloader._resumable = True
+            train_dataloader._unwrapped = original
             datamodule.train_dataloader = train_dataloader
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
