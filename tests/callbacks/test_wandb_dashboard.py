@@ -4,6 +4,7 @@ and the checkpoints as artifacts with ``log_model``."""
 
 from __future__ import annotations
 
+import time
 import warnings
 from pathlib import Path
 
@@ -54,13 +55,23 @@ def record_kinds(run_dir: Path) -> list[str]:
     return kinds
 
 
+def finished_run(run_dir: Path, timeout_s: float = 60.0) -> dict:
+    """``read_run`` once the run file holds its ``exit`` record (W&B's writer may still be
+    flushing when ``wandb.finish`` returns)."""
+    deadline = time.monotonic() + timeout_s
+    while "exit" not in (kinds := record_kinds(run_dir)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert "exit" in kinds, f"{run_dir} never finished; records: {sorted(set(kinds))}"
+    return read_run(run_dir)
+
+
 def test_a_wandb_run_holds_the_dashboard(tmp_path):
     root = tmp_path / "run"
     common = ["--trainer.default_root_dir", str(root)]
     run_cli("fit", *TINY_GLS, *common)
     run_cli("test", *TINY_GLS, *common, "--ckpt_path", "best")
     fit_dir, test_dir = sorted((root / "wandb").glob("offline-run-*"))
-    fit, test = read_run(fit_dir), read_run(test_dir)
+    fit, test = finished_run(fit_dir), finished_run(test_dir)
 
     assert fit["config"]["cli"]["model"]["forecaster"]["class_path"] == "probforecast.models.GPVar"
     expected_fit = {

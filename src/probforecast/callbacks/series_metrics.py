@@ -101,9 +101,14 @@ class SeriesMetricsTable(pl.Callback):
         self.sums = sums if self.sums is None else self.sums + sums
 
     def on_test_epoch_end(self, trainer, pl_module) -> None:
-        if not self.enabled or self.sums is None:
+        if not self.enabled or trainer.datamodule is None:
             return
-        sums = trainer.strategy.reduce(self.sums, reduce_op="sum")
+        sums = self.sums
+        if sums is None:  # no test batch on this rank: still join the reduction
+            if trainer.world_size == 1:
+                return
+            sums = torch.zeros(trainer.datamodule.target_dim, 5, dtype=torch.float64)
+        sums = trainer.strategy.reduce(sums.to(pl_module.device), reduce_op="sum")
         if not trainer.is_global_zero:
             return
         rows = series_table_rows(sums.cpu(), list(trainer.datamodule.series_names))
