@@ -51,15 +51,21 @@ class ForecastPlot(pl.Callback):
         truth = torch.where(
             batch.future_observed[0].cpu(), batch.unscale(batch.future_target)[0].cpu(), torch.nan
         )
-        names = trainer.datamodule.series_names
+        datamodule = trainer.datamodule
+        names = datamodule.series_names
         start = int(batch.window_start[0])
         titles = [f"{names[int(i)]} (window at t={start})" for i in batch.series_ids[0, :k]]
+        p, q = history.shape[0], truth.shape[0]
+        times = None
+        if hasattr(datamodule, "timestamps") and start >= p:
+            times = datamodule.timestamps(start - p, p + q).to_timestamp()
         fig = fan_chart(
             history[:, :k].numpy(),
             truth[:, :k].numpy(),
             samples[:, :, :k].numpy(),
             titles,
-            max_history=4 * batch.future_target.shape[1],
+            max_history=4 * q,
+            time_index=times,
         )
         filename = f"forecast_{stage}{stage_suffix(trainer, stage)}.png"
         self.last_paths[stage] = log_figure(trainer, fig, f"{stage}/forecast", filename)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -57,6 +58,10 @@ def fan_chart(
         ax.plot(x_future, quant[2, :, i], color="C0", lw=1.2, label="median")
         ax.set_title(titles[i], fontsize=9)
         ax.axvline(x_future[0], color="grey", lw=0.5)
+        if np.issubdtype(x.dtype, np.datetime64):
+            locator = mdates.AutoDateLocator(maxticks=6)
+            ax.xaxis.set_major_locator(locator)
+            ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     axes.flat[0].legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     return fig
