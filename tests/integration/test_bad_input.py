@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from probforecast.cli import main
+from probforecast.models.base import Forecaster
 from tests.conftest import REPO
 
 QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
@@ -230,3 +231,27 @@ def test_our_checkpoints_load_with_weights_only(checkpoint):
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     assert state["probforecast"]["forecaster"].endswith("GaussianRNN")
     assert state["probforecast"]["target_dim"] == 3
+
+
+class Exploding(Forecaster):
+    """A forecaster whose loss is +inf (its constructor is the base's: linked data facts)."""
+
+    def loss(self, batch):
+        return batch.past_target.sum() * 0 + float("inf")
+
+    def sample(self, batch, num_samples):
+        raise NotImplementedError
+
+
+def test_non_finite_loss_stops_the_cli_with_one_line(tmp_path, capsys):
+    args = [
+        *("fit", *tiny(tmp_path), "--trainer.num_sanity_val_steps", "0"),
+        "--model.forecaster.class_path",
+        f"{__name__}.Exploding",
+    ]
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    err = capsys.readouterr().err
+    assert info.value.code == 3 and "Traceback" not in err
+    assert err.startswith("probforecast: numerical error: Exploding.loss returned inf at epoch 0")
+    assert "batch 0, step 0" in err and len(err.strip().splitlines()) == 1
