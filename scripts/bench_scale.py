@@ -20,6 +20,11 @@ just before it, minus the resident size at that moment; Linux):
   ``--subset`` series drawn from the ``N`` (``data.num_series_per_batch``); its cost does not
   depend on ``N`` except for the embedding table.
 
+``--seed-scope`` instead times evaluation sampling of one batch of 8 windows with
+``ForecastModule(sample_seed_scope="window")`` (one ``sample`` call per window: the default,
+exact under DDP) against ``"batch"`` (one call per batch), in the same process, for GPVar (GLS)
+and the Transformer (GLS) at N = 20, and prints the ratio.
+
 The load average is printed: ratios survive a loaded machine, absolute times do not.
 """
 
@@ -132,6 +137,53 @@ def child(mode: str, n: int, samples: int, subset: int) -> dict:
     raise ValueError(mode)
 
 
+def seed_scope_table(num_samples: int, repeats: int = 1, windows: int = 8) -> str:
+    import statistics
+
+    import torch
+
+    from probforecast.models import GPVar, TransformerForecaster
+    from probforecast.models.module import ForecastModule
+
+    n, rows = 20, []
+    for cls in (GPVar, TransformerForecaster):
+        forecaster = cls(
+            target_dim=n,
+            context_length=P,
+            prediction_length=Q,
+            num_time_features=4,
+            hidden_size=HIDDEN,
+            rank=RANK,
+            lags=LAGS,
+            likelihood="gls",
+        ).eval()
+        batch = _batch(n, windows)
+        batch.window_start = torch.arange(windows) + P
+        times = {}
+        for scope in ("window", "batch"):
+            module = ForecastModule(forecaster, num_samples=num_samples, sample_seed_scope=scope)
+            with torch.no_grad():
+                module.draw_samples(batch, 2)
+                runs = []
+                for _ in range(repeats):
+                    start = time.perf_counter()
+                    module.draw_samples(batch, num_samples)
+                    runs.append(time.perf_counter() - start)
+            times[scope] = statistics.median(runs)
+        rows.append(
+            f"| {cls.__name__} | {times['window']:.3f} | {times['batch']:.3f} "
+            f"| {times['window'] / times['batch']:.2f}x |"
+        )
+    head = [
+        f"`python scripts/bench_scale.py --seed-scope --num-samples {num_samples}` ({windows} windows, "
+        f"N = {n}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)",
+        "",
+        "| forecaster | per-window seeding: s | per-batch seeding: s | ratio |",
+        "|---|---:|---:|---:|",
+    ]
+    return "\n".join(head + rows) + "\n"
+
+
 def run_child(args, mode: str, n: int) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     cmd = [
@@ -161,11 +213,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--timeout", type=int, default=400)
     parser.add_argument("--output", type=Path)
+    parser.add_argument("--seed-scope", action="store_true")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         result = child(args.child[0], int(args.child[1]), args.num_samples, args.subset)
         sys.stdout.write(json.dumps(result) + "\n")
+        return
+    if args.seed_scope:
+        text = seed_scope_table(args.num_samples)
+        sys.stdout.write(text)
+        if args.output:
+            args.output.write_text(text)
         return
 
     load = os.getloadavg()[0]
