@@ -18,10 +18,7 @@ from tests.models.test_conformance import FORECASTERS, build
 
 PRECISIONS = ["bf16-mixed"] + (["16-mixed"] if torch.cuda.is_available() else [])
 # Known gaps, owned by the model's author (strict: the entry must go once the model is fixed).
-KNOWN_GAPS = {
-    "cw_diff_e2e": "models/cwgen/whitening.py whiten(): torch.linalg.solve_triangular has no "
-    "bfloat16 CPU kernel; promote the factor and the input to float32 locally (autocast off)",
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 def _params():

@@ -23,6 +23,11 @@ import torch
 from torch import Tensor
 
 
+def _linalg_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float16 / bfloat16 promote to float32 for the decompositions; float32/64 stay."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
 def _expand(param: Tensor, x: Tensor) -> Tensor:
     """Insert singleton axes after ``B`` so ``param [B, Q, N(, N)]`` broadcasts against ``x``."""
     extra = x.dim() - 3
@@ -75,7 +80,12 @@ class CholeskyWhitening(Whitening):
         centred = x - _expand(self.mu, x)
         lower = _expand(self.factor, x)
         lower = lower.expand(*centred.shape[:-1], *lower.shape[-2:])
-        return torch.linalg.solve_triangular(lower, centred.unsqueeze(-1), upper=False).squeeze(-1)
+        work = _linalg_dtype(centred.dtype)  # no half-precision triangular solve on CPU
+        with torch.autocast(centred.device.type, enabled=False):
+            y = torch.linalg.solve_triangular(
+                lower.to(work), centred.to(work).unsqueeze(-1), upper=False
+            ).squeeze(-1)
+        return y.to(centred.dtype)
 
 
 class SymmetricWhitening(Whitening):
@@ -86,7 +96,9 @@ class SymmetricWhitening(Whitening):
         if eps <= 0:
             raise ValueError(f"the eigenvalue clamp eps must be > 0; got {eps}")
         sym = 0.5 * (covariance + covariance.transpose(-1, -2))
-        lam, vec = torch.linalg.eigh(sym)  # [B, Q, N], [B, Q, N, N]
+        with torch.autocast(sym.device.type, enabled=False):  # eigh needs float32 or float64
+            lam, vec = torch.linalg.eigh(sym.to(_linalg_dtype(sym.dtype)))  # [B,Q,N], [B,Q,N,N]
+        lam, vec = lam.to(sym.dtype), vec.to(sym.dtype)
         lam = lam.clamp_min(eps)
         half = (vec * lam.sqrt().unsqueeze(-2)) @ vec.transpose(-1, -2)
         super().__init__(mu, half)
