@@ -269,12 +269,19 @@ def _batch(b: int, ctx: int, h: int, c: int, device) -> ForecastBatch:
     )  # fmt: skip
 
 
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def _timed(fn, repeats: int) -> float:
     fn()  # warm-up
     times = []
     for _ in range(repeats):
+        _sync()
         start = time.perf_counter()
         fn()
+        _sync()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -286,9 +293,12 @@ def run_efficiency(args) -> None:
     model = VolDyVAE(c, ctx, h).to(device).eval()
     one = _batch(1, ctx, h, c, device)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
     with torch.no_grad():
         ours = _timed(lambda: model.sample(one, 100), args.repeats)
         rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        gpu_peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
         ref = _timed(lambda: loop_sample(model, one, 100), args.repeats)
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -311,8 +321,9 @@ def run_efficiency(args) -> None:
         f"{ref * 1e3:.1f} ms, ratio loop/vectorised {ref / ours:.1f}x "
         f"({ours / 100 * 1e3:.3f} ms per sample; paper: 620 ms per sample on an RTX 4090)\n"
         f"  peak RSS growth while sampling: {(rss1 - rss0) / 1024:.1f} MiB (process peak "
-        f"{rss1 / 1024:.0f} MiB); parameters {params * 4 / 2**20:.1f} MiB\n"
-        f"  training: {epoch_s:.2f} s per epoch of 100 batches of 64"
+        f"{rss1 / 1024:.0f} MiB); parameters {params * 4 / 2**20:.1f} MiB"
+        + (f"; CUDA peak allocated while sampling {gpu_peak:.1f} MiB\n" if gpu_peak else "\n")
+        + f"  training: {epoch_s:.2f} s per epoch of 100 batches of 64"
     )
 
 
