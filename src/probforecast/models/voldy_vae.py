@@ -259,6 +259,27 @@ class VolDyVAE(Forecaster):
         return sample_noise(self.likelihood, out.loc, out.scale, self.df())
 
     @torch.no_grad()
+    def diagnostic_figures(
+        self, batch: ForecastBatch, num_draws: int = 32, max_series: int = 4
+    ) -> dict[str, object]:
+        """Dashboard view (``probforecast.callbacks.ModelViews``): the predicted observation
+        std ``sigma [H]`` of the first window over the horizon, for the first ``max_series``
+        series, as the 10 %, 50 % and 90 % quantiles over ``num_draws`` latent draws. Empty for
+        ``objective: mse`` (no scale head)."""
+        if self.objective == "mse":
+            return {}
+        from probforecast.viz.model_views import horizon_lines
+
+        scale = self.predictive_scale(batch, num_draws)[0, :, :, :max_series]  # [S, H, K]
+        levels = torch.tensor([0.1, 0.5, 0.9], dtype=scale.dtype, device=scale.device)
+        lines = torch.quantile(scale, levels, dim=0).float().cpu().numpy()  # [3, H, K]
+        titles = [f"series {k}" for k in range(lines.shape[-1])]
+        return {
+            "voldy_sigma": horizon_lines(
+                lines, titles, "sigma", "predicted sigma (10/50/90 % over latent draws)"
+            )
+        }
+
     def predictive_scale(self, batch: ForecastBatch, num_samples: int = 1) -> Tensor:
         """Per-step observation std ``[B, S, H, C]`` of ``num_samples`` latent draws (what
         ``rho_sigma`` is computed on); the latent spread is not included."""

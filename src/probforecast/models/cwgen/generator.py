@@ -189,6 +189,11 @@ class CWGenerator(Forecaster):
             self.jmce.eval()  # a frozen JMCE never uses dropout
         return self
 
+    def diagnostic_figures(self, batch: ForecastBatch) -> dict[str, object]:
+        """The JMCE prior's ``Sigma-hat`` view (``JMCE.diagnostic_figures``); none for
+        ``prior: standard``."""
+        return {} if self.jmce is None else self.jmce.diagnostic_figures(batch)
+
     # ------------------------------------------------------------------ prior
     def prior_whitening(
         self, batch: ForecastBatch, with_loss: bool = True

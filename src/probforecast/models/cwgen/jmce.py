@@ -186,3 +186,14 @@ class JMCE(Forecaster):
     def sample(self, batch: ForecastBatch, num_samples: int) -> Tensor:
         mu, lower, _ = self.estimate(batch)
         return CholeskyWhitening(mu, lower).sample(num_samples)
+
+    def diagnostic_figures(self, batch: ForecastBatch) -> dict[str, object]:
+        """Dashboard view (``probforecast.callbacks.ModelViews``): the estimated covariance
+        ``Sigma-hat_t [N, N]`` of the first window at the first and the last horizon step."""
+        from probforecast.viz.model_views import matrix_heatmaps
+
+        _, _, covariance = self.estimate(batch)
+        q = self.prediction_length
+        steps = covariance[0, [0, q - 1]].float().cpu().numpy()  # [2, N, N]
+        titles = ["Sigma-hat, horizon step 1", f"Sigma-hat, horizon step {q}"]
+        return {"jmce_sigma": matrix_heatmaps(steps, titles, "JMCE covariance", symmetric=True)}
