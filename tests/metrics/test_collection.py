@@ -173,3 +173,15 @@ def test_empty_sample_horizon_or_series_axis_is_rejected():
         CRPS().update(torch.zeros(2, 0, 3, 4), torch.zeros(2, 3, 4))
     with pytest.raises(ValueError, match=r"S, Q, N >= 1"):
         CRPS().update(torch.zeros(2, 5, 3, 0), torch.zeros(2, 3, 0))
+
+
+def test_forecast_module_interval_level_sets_the_levelled_metrics():
+    from probforecast.models import SeasonalNaive
+    from probforecast.models.module import ForecastModule
+
+    module = ForecastModule(SeasonalNaive(2, 48, 12), interval_level=0.95)
+    keys = set(module.test_metrics)
+    assert {"test/coverage_95", "test/interval_width_95"} <= keys
+    assert not any(k.endswith("_90") for k in keys)
+    with pytest.raises(ValueError, match="interval_level"):
+        ForecastModule(SeasonalNaive(2, 48, 12), interval_level=1.5)

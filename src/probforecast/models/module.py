@@ -50,6 +50,9 @@ class ForecastModule(pl.LightningModule):
             ``data.max_val_windows``, keeps validation cheap.
         metrics: names of the metrics to compute (default: the standard collection).
         metrics_on_scaled: compute metrics in scaled space (CW-Gen's protocol) instead of raw.
+        interval_level: central-interval level of ``coverage`` / ``interval_width`` /
+            ``normalized_interval_width`` (0.9 default; VolDy-VAE's tables use 0.95); the keys
+            carry it (``test/coverage_95``).
         sample_seed: seeds sampling at validation/test (reproducible evaluation).
         sample_seed_scope: ``"window"`` (default) seeds every window by its start, so a
             window's samples do not depend on which other windows share its batch: results are
@@ -73,6 +76,7 @@ class ForecastModule(pl.LightningModule):
         val_num_samples: int | None = None,
         metrics: list[str] | None = None,
         metrics_on_scaled: bool = False,
+        interval_level: float = 0.9,
         sample_seed: int = 0,
         sample_seed_scope: Literal["window", "batch"] = "window",
     ) -> None:
@@ -92,8 +96,14 @@ class ForecastModule(pl.LightningModule):
         self.sample_seed = sample_seed
         self.sample_seed_scope = sample_seed_scope
         self._train_seed: int | None = None
-        self.val_metrics = build_metric_collection("val/", metrics=metrics)
-        self.test_metrics = build_metric_collection("test/", metrics=metrics)
+        if not 0.0 < interval_level < 1.0:
+            raise ValueError(f"interval_level must lie in (0, 1); got {interval_level}")
+        self.val_metrics = build_metric_collection(
+            "val/", metrics=metrics, interval_level=interval_level
+        )
+        self.test_metrics = build_metric_collection(
+            "test/", metrics=metrics, interval_level=interval_level
+        )
 
     # ------------------------------------------------------------------ training
     def training_step(self, batch: ForecastBatch, batch_idx: int) -> Tensor | None:
