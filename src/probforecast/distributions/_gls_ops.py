@@ -129,8 +129,14 @@ def gls_logdet(cap_tril: Tensor, corr_tril: Tensor, log_d: Tensor, rank: int) ->
     ``cap_tril [..., DR, DR]``, ``corr_tril [..., D, D]``, ``log_d [..., D, B]`` -> ``[...]``.
     """
     logdet_cap = 2 * cap_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1)
+    return logdet_cap + gls_logdet_rest(corr_tril, log_d, rank)
+
+
+def gls_logdet_rest(corr_tril: Tensor, log_d: Tensor, rank: int) -> Tensor:
+    """``log|C ⊗ I_R| + log|E| = 2 R sum log diag(L_C) + sum log d``: :func:`gls_logdet` without
+    the capacitance term. ``corr_tril [..., D, D]``, ``log_d [..., D, B]`` -> ``[...]``."""
     logdet_corr = 2 * rank * corr_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1)
-    return logdet_cap + logdet_corr + log_d.sum((-2, -1))
+    return logdet_corr + log_d.sum((-2, -1))
 
 
 def solve_lower(tril: Tensor, rhs: Tensor, *, adjoint: bool = False) -> Tensor:

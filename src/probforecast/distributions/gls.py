@@ -26,12 +26,15 @@ from torch import Tensor
 from torch.distributions import Distribution, constraints
 from torch.distributions.utils import lazy_property
 
+from probforecast.distributions._backend import choose_method, get_gls_options, gls_options
+from probforecast.distributions._capacitance import spd_logdet_quad
 from probforecast.distributions._cholesky import GLSCholeskyError, safe_cholesky
+from probforecast.distributions._covariance_path import covariance_terms
 from probforecast.distributions._gls_ops import (
     check_gls_args,
     gls_covariance_matrix,
     gls_logdet,
-    gls_mahalanobis,
+    gls_logdet_rest,
     latent_capacitance,
     latent_projection,
     masked_precision,
@@ -57,6 +60,7 @@ __all__ = [
     "gls_conditional_next",
     "gls_covariance_matrix",
     "gls_log_prob",
+    "gls_options",
     "kernel_mixture_correlation",
     "log_det_corr",
     "sample_conditional",
@@ -83,16 +87,24 @@ def gls_log_prob(
 
     ``log p(z) = -1/2 (n log 2 pi + log|Sigma| + eta^T Sigma^{-1} eta)`` with ``eta = z - mu``,
     ``Sigma = A (C ⊗ I_R) A^T + E``, ``A = blkdiag(L_k)``, ``E = diag(d)`` and ``n = D B`` (the
-    number of observed entries with a mask), computed as
+    number of observed entries with a mask), computed by the cheaper of two exact methods
+    (:func:`~probforecast.distributions._backend.choose_method`; :func:`gls_options` overrides):
+
+    ``"capacitance"`` (Woodbury, cost ``~ (DR)^3``, used when ``B >= R``):
 
     - ``Cap = C^{-1} ⊗ I_R + blkdiag(L_k^T diag(1/d_k) L_k)`` (``DR x DR``; ``C^{-1}`` from the
       Cholesky factor of the ``D x D`` matrix ``C``) and ``L_cap = chol(Cap)``;
     - ``log|Sigma| = 2 sum log diag L_cap + 2 R sum log diag L_C + sum log d``;
     - ``eta^T Sigma^{-1} eta = sum eta^2 / d - ||L_cap^{-1} A^T E^{-1} eta||^2``.
 
-    Both Cholesky factorisations escalate a relative jitter on failing batch elements (logged)
-    and raise :class:`GLSCholeskyError` if even the largest jitter fails, so training never
-    silently turns NaN. Differentiable in every input.
+    ``"covariance"`` (cost ``~ (DB)^3 + (DB)^2 R``, used when ``B < R``): Cholesky of the dense
+    ``DB x DB`` ``Sigma`` itself (:mod:`~probforecast.distributions._covariance_path`).
+
+    The pair ``(log|K|, u^T K^{-1} u)`` of the factorised matrix has a closed-form backward
+    (:class:`~probforecast.distributions._capacitance.SPDLogdetQuad`) instead of autograd
+    through the Cholesky factorisation. Every Cholesky factorisation escalates a relative jitter
+    on failing batch elements (logged) and raises :class:`GLSCholeskyError` if even the largest
+    jitter fails, so training never silently turns NaN. Differentiable in every input.
 
     Args:
         value: ``[..., D, B]`` observations ``z`` (time-major: row ``k`` = window position ``k``).
@@ -108,18 +120,26 @@ def gls_log_prob(
     Returns:
         ``[...]``: the broadcast batch shape of all inputs.
     """
-    _, _, _, rank = check_gls_args(loc, cov_factor, cov_diag, corr, value, mask)
-    prec, log_d = masked_precision(cov_diag, mask)
+    _, d, b, rank = check_gls_args(loc, cov_factor, cov_diag, corr, value, mask)
+    options = get_gls_options()
     eta = value - loc
     if mask is not None:
         eta = torch.where(mask, eta, torch.zeros_like(eta))
-    corr_tril, corr_inv = _corr_tril_and_inverse(corr)
-    cap_tril = safe_cholesky(
-        latent_capacitance(cov_factor, prec, corr_inv), name="GLS capacitance"
-    ).tril
-    u = latent_projection(cov_factor, prec, eta)
-    logdet = gls_logdet(cap_tril, corr_tril, log_d, rank)
-    maha = gls_mahalanobis(prec, eta, cap_tril, u)
+    if choose_method(d, b, rank, options.method) == "covariance":
+        logdet, maha = covariance_terms(
+            eta, cov_factor, cov_diag, corr, mask, analytic=options.analytic_backward
+        )
+    else:
+        prec, log_d = masked_precision(cov_diag, mask)
+        corr_tril, corr_inv = _corr_tril_and_inverse(corr)
+        logdet_cap, quad = spd_logdet_quad(
+            latent_capacitance(cov_factor, prec, corr_inv),
+            latent_projection(cov_factor, prec, eta),
+            name="GLS capacitance",
+            analytic=options.analytic_backward,
+        )
+        logdet = logdet_cap + gls_logdet_rest(corr_tril, log_d, rank)
+        maha = (prec * eta.square()).sum((-2, -1)) - quad  # Woodbury, see gls_mahalanobis
     if mask is None:
         n = float(loc.shape[-2] * loc.shape[-1])
     else:
