@@ -70,7 +70,7 @@ def run_one(
             "false",
             "--forecast_plot.every_n_val_epochs",
             "0",
-            "--data.max_val_windows",
+            "--data.num_val_windows",  # the rolling protocol's option (max_val_windows is not read)
             str(args.val_windows),
             "--trainer.check_val_every_n_epoch",
             str(args.check_val_every),

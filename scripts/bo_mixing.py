@@ -20,11 +20,18 @@ import warnings
 import lightning.pytorch as pl
 import numpy as np
 
-from probforecast.data import ForecastDataModule
+from probforecast.data import DATASETS, ForecastDataModule
 from probforecast.data.synthetic.bo import MixtureSearch, optimise_mixture
 from probforecast.data.synthetic.mixing import SyntheticSourceOptions
 from probforecast.models import GaussianRNN
 from probforecast.models.module import ForecastModule
+
+
+def val_window_option(dataset: str, count: int) -> dict[str, int]:
+    """``count`` validation windows, with the option the dataset's split protocol reads."""
+    info = DATASETS.get(dataset)
+    rolling = info is not None and info.protocol == "rolling"
+    return {"num_val_windows" if rolling else "max_val_windows": count}
 
 
 def make_objective(args, cache: str):
@@ -37,7 +44,7 @@ def make_objective(args, cache: str):
             cache_dir=cache,
             batch_size=args.batch_size,
             num_batches_per_epoch=args.max_steps,
-            max_val_windows=args.val_windows,
+            **val_window_option(args.dataset, args.val_windows),
             seed=args.seed,
             train_source=SyntheticSourceOptions(
                 sources=tuple(args.sources),

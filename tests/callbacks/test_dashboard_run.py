@@ -41,7 +41,6 @@ def run(tmp_path_factory):
         prediction_length=6,
         batch_size=BATCH,
         num_batches_per_epoch=BATCHES,
-        max_val_windows=2,
         eval_batch_size=2,
         synthetic=SyntheticOptions(num_series=3, length=300, num_test_windows=3),
     )

@@ -25,7 +25,7 @@ TINY_GLS = [
     *("--data.context_length", "30", "--data.prediction_length", "6"),
     *("--data.synthetic.num_series", "3", "--data.synthetic.length", "400"),
     *("--data.synthetic.num_test_windows", "2", "--data.num_batches_per_epoch", "3"),
-    *("--data.batch_size", "4", "--data.max_val_windows", "2"),
+    *("--data.batch_size", "4"),
     *("--model.num_samples", "10", "--model.val_num_samples", "6"),
     *("--trainer.max_epochs", "2", "--forecast_plot.every_n_val_epochs", "1"),
     *("--forecast_plot.num_samples", "10", "--trainer.logger.init_args.log_model", "true"),

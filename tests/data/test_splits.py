@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from probforecast.data import ForecastDataModule
-from probforecast.data.splits import border_split, ett_borders, ratio_borders, rolling_split
+from probforecast.data import DataError, SyntheticOptions
+from probforecast.data.splits import (
+    border_split,
+    consecutive_split,
+    ett_borders,
+    ratio_borders,
+    rolling_split,
+)
 from tests.conftest import requires_real_data
 
 
@@ -106,3 +113,100 @@ def test_m4_is_right_aligned_with_common_test_window(data_root, cache_dir):
     assert torch.isfinite(raw[-48:]).all(), "every series is observed over the M4 test horizon"
     assert dm.split.test_starts == (960,)
     assert (~torch.isfinite(raw[:100])).any(), "shorter series are unobserved at the start"
+
+
+def test_consecutive_split_is_the_gls_papers_exchange_rate_protocol():
+    """Official code (train_batch.py): validation cut-off 6100 - 30 - 5 + 1 = 6066, training
+    cut-off 6066 - 34 = 6032, on the first test entry (6101 steps)."""
+    split = consecutive_split(6101, 30, 5)
+    assert split.test_starts == (6067, 6068, 6069, 6070, 6071)
+    assert split.val_starts == (6033, 6034, 6035, 6036, 6037)
+    assert split.train_end == 6033
+
+
+@pytest.mark.parametrize(("length", "q", "r"), [(1008, 48, 7), (100, 5, 1), (60, 4, 3)])
+def test_consecutive_split_layout(length, q, r):
+    split = consecutive_split(length, q, r)
+    assert split.test_starts[-1] + q == length  # the last test horizon ends the series
+    assert split.test_starts == tuple(range(split.test_starts[0], split.test_starts[0] + r))
+    assert split.val_starts == tuple(range(split.train_end, split.train_end + r))
+    assert split.val_starts[-1] + q == split.test_starts[0]  # validation ends before the test
+    assert split.test_starts[0] - split.train_end == q + r - 1  # validation covers Q + r - 1
+
+
+def test_consecutive_split_too_short_and_bad_count():
+    with pytest.raises(DataError, match="needs 2 x"):
+        consecutive_split(20, 10, 3)
+    with pytest.raises(DataError, match="num_test_windows must be >= 1"):
+        consecutive_split(100, 10, 0)
+
+
+@requires_real_data
+def test_gls_paper_protocol_on_the_real_datasets(data_root, cache_dir):
+    dm = ForecastDataModule(
+        "exchange_rate_nips", root=str(data_root), cache_dir=str(cache_dir),
+        context_length=44, protocol="gls_paper",
+    )  # fmt: skip
+    dm.setup("fit")
+    assert dm.split.test_starts == (6067, 6068, 6069, 6070, 6071)
+    assert dm.split.val_starts == (6033, 6034, 6035, 6036, 6037)
+    assert dm.split.train_end == 6033 and dm.describe()["protocol"] == "gls_paper"
+    batch = next(iter(dm.test_dataloader()))
+    assert batch.window_start.tolist() == [6067, 6068, 6069, 6070, 6071]
+
+
+def _synthetic(**kwargs):
+    return ForecastDataModule(
+        "synthetic", context_length=24, prediction_length=6,
+        synthetic=SyntheticOptions(num_series=2, length=300, num_test_windows=2), **kwargs,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("protocol", "option", "value"),
+    [
+        ("default", "max_val_windows", 4),
+        ("default", "max_test_windows", 4),
+        ("default", "val_stride", 2),
+        ("default", "test_stride", 2),
+        ("default", "split_ratios", (0.6, 0.2, 0.2)),
+        ("default", "num_test_windows", 3),
+        ("gls_paper", "num_val_windows", 2),
+        ("gls_paper", "max_val_windows", 2),
+        ("gls_paper", "test_stride", 2),
+    ],
+)
+def test_an_option_the_protocol_does_not_read_is_an_error(protocol, option, value):
+    kwargs = {"num_test_windows": 3} if protocol == "gls_paper" else {}
+    dm = _synthetic(protocol=protocol, **{**kwargs, option: value})
+    name = "gls_paper" if protocol == "gls_paper" else "rolling"
+    with pytest.raises(DataError, match=f"'{name}' split protocol, which does not read data.{option}"):
+        dm.setup("fit")
+
+
+def test_border_protocols_refuse_the_rolling_options(tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "x.csv"
+    frame = pd.DataFrame(
+        {"date": pd.date_range("2020-01-01", periods=400, freq="h"), "a": np.arange(400.0)}
+    )
+    frame.to_csv(path, index=False)
+    for option in ("num_val_windows", "num_test_windows"):
+        dm = ForecastDataModule(str(path), context_length=24, prediction_length=6, **{option: 2})
+        with pytest.raises(DataError, match=f"'ratio' split protocol, which does not read data.{option}"):
+            dm.setup("fit")
+    dm = ForecastDataModule(str(path), context_length=24, prediction_length=6, max_val_windows=2,
+                            split_ratios=(0.6, 0.2, 0.2))  # fmt: skip
+    dm.setup("fit")
+    assert len(dm.split.val_starts) == 2 and dm.split.train_end == 240
+
+
+def test_gls_paper_needs_a_window_count_where_the_registry_has_none():
+    with pytest.raises(DataError, match="set data.num_test_windows"):
+        _synthetic(protocol="gls_paper").setup("fit")
+    dm = _synthetic(protocol="gls_paper", num_test_windows=3)
+    dm.setup("fit")
+    assert len(dm.split.test_starts) == len(dm.split.val_starts) == 3
+    with pytest.raises(DataError, match="protocol must be 'default' or 'gls_paper'"):
+        _synthetic(protocol="probts")

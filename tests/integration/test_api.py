@@ -25,7 +25,6 @@ def tiny_datamodule() -> ForecastDataModule:
         prediction_length=Q,
         num_batches_per_epoch=2,
         batch_size=8,
-        max_val_windows=2,
         synthetic=SyntheticOptions(num_series=N, length=400, num_test_windows=3),
     )
 
@@ -116,8 +115,6 @@ def test_load_a_cli_checkpoint(tmp_path):
             *("--data.prediction_length", str(Q), "--data.num_batches_per_epoch", "2"),
             *("--data.synthetic.num_series", str(N), "--data.synthetic.length", "400"),
             *(
-                "--data.max_val_windows",
-                "2",
                 "--model.forecaster",
                 "probforecast.models.GaussianRNN",
             ),

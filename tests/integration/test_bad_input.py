@@ -45,8 +45,6 @@ def tiny(root: Path) -> list[str]:
         "24",
         "--data.prediction_length",
         "6",
-        "--data.max_val_windows",
-        "2",
         "--data.synthetic.num_series",
         "3",
         "--data.synthetic.length",

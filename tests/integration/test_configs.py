@@ -5,21 +5,31 @@ from __future__ import annotations
 import warnings
 
 import pytest
+import yaml
 
 from probforecast.cli import ProbForecastCLI
+from probforecast.data import DATASETS
 from tests.conftest import REPO, SHARED_DATA, have_real_data
 from tests.models.cwgen.jmce_fixture import jmce_checkpoint_args
 
 CONFIGS = sorted(
     p.relative_to(REPO).as_posix()
     for p in (REPO / "configs").rglob("*.yaml")
-    if p.parent.name not in ("trainer", "sweeps", "horizons")
+    if p.parent.name not in ("trainer", "sweeps", "horizons", "protocols")
 )
 REAL_DATA_FREE = {"configs/quickstart.yaml"}
 
 
 def _needs_data(config: str) -> bool:
     return config not in REAL_DATA_FREE and "synthetic" not in config
+
+
+def _one_val_window(config: str) -> list[str]:
+    """The option that limits validation to one window under the config's split protocol
+    (setting an option the protocol does not read is an error)."""
+    dataset = yaml.safe_load((REPO / config).read_text()).get("data", {}).get("dataset")
+    protocol = DATASETS[dataset].protocol if dataset in DATASETS else "rolling"
+    return ["--data.num_val_windows" if protocol == "rolling" else "--data.max_val_windows", "1"]
 
 
 @pytest.mark.slow
@@ -46,8 +56,7 @@ def test_config_runs_one_step(config, tmp_path):
             "false",
             "--model.val_num_samples",
             "2",
-            "--data.max_val_windows",
-            "1",
+            *_one_val_window(config),
             "--data.batch_size",
             "2",
             "--data.eval_batch_size",

@@ -44,8 +44,6 @@ def common(root: Path) -> list[str]:
         "24",
         "--data.prediction_length",
         "6",
-        "--data.max_val_windows",
-        "4",
         "--data.synthetic.num_series",
         "3",
         "--data.synthetic.length",

@@ -26,8 +26,6 @@ TINY = [
     "700",
     "--data.synthetic.num_test_windows",
     "2",
-    "--data.max_val_windows",
-    "1",
     "--model.val_num_samples",
     "4",
     "--model.num_samples",

@@ -40,7 +40,6 @@ def datamodule():
         batch_size=4,
         eval_batch_size=3,
         num_batches_per_epoch=2,
-        max_val_windows=2,
         synthetic=SyntheticOptions(num_series=5, length=500, num_test_windows=2),
     )
     dm.setup("fit")

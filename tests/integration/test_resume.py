@@ -61,8 +61,6 @@ def fit_args(root: Path) -> list[str]:
         "24",
         "--data.prediction_length",
         "6",
-        "--data.max_val_windows",
-        "3",
         "--data.synthetic.num_series",
         "3",
         "--data.synthetic.length",
@@ -144,7 +142,6 @@ def tiny_fit(root: Path, callback: ModelCheckpoint) -> pl.Trainer:
         prediction_length=4,
         batch_size=4,
         num_batches_per_epoch=2,
-        max_val_windows=2,
         synthetic=SyntheticOptions(num_series=2, length=200, num_test_windows=2),
     )
     dm.setup("fit")

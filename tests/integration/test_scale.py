@@ -46,7 +46,6 @@ def test_gpvar_gls_trains_on_subsets_and_samples_2000_series_jointly(tmp_path):
         eval_batch_size=1,
         num_batches_per_epoch=3,
         num_series_per_batch=SUBSET,
-        max_val_windows=1,
         synthetic=SyntheticOptions(num_series=N, length=400, num_test_windows=1),
     )
     dm.setup("fit")

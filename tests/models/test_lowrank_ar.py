@@ -96,7 +96,7 @@ def test_gls_variants_train_and_sample(kind, correlation, datamodule):
         likelihood="gls",
         correlation=correlation,
         learn_lengthscales=True,
-        corr_reg=0.5,
+        reg_w=0.5,
     )
     batch = next(iter(datamodule.train_dataloader()))
     loss = model.loss(batch)

@@ -29,7 +29,6 @@ def dm():
         batch_size=4,
         eval_batch_size=4,
         num_batches_per_epoch=3,
-        max_val_windows=2,
         synthetic=SyntheticOptions(num_series=3, length=300, num_test_windows=5),
     )
     dm.setup("fit")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Literal
 
 import lightning.pytorch as pl
 import numpy as np
@@ -23,7 +24,14 @@ from probforecast.data.loading import (
     load_dataset,
 )
 from probforecast.data.scaling import ScalingKind, fit_scaler
-from probforecast.data.splits import Split, border_split, ett_borders, ratio_borders, rolling_split
+from probforecast.data.splits import (
+    Split,
+    border_split,
+    consecutive_split,
+    ett_borders,
+    ratio_borders,
+    rolling_split,
+)
 from probforecast.data.synthetic.mixing import SyntheticSourceOptions, SyntheticWindows
 from probforecast.data.time_features import time_features
 from probforecast.data.windows import EvaluationWindows, SeriesWindows, TrainingWindows
@@ -31,6 +39,15 @@ from probforecast.data.windows import EvaluationWindows, SeriesWindows, Training
 log = logging.getLogger(__name__)
 
 _STEPS_PER_HOUR = {"h": 1, "H": 1, "15min": 4, "15T": 4}
+SplitProtocol = Literal["default", "gls_paper"]
+_BORDER_OPTIONS = {"val_stride", "test_stride", "max_val_windows", "max_test_windows"}
+#: The split options each protocol reads; setting any other one is an error.
+_READS: dict[str, set[str]] = {
+    "rolling": {"num_val_windows"},
+    "ett": _BORDER_OPTIONS,
+    "ratio": _BORDER_OPTIONS | {"split_ratios"},
+    "gls_paper": {"num_test_windows"},
+}
 
 
 @dataclass(frozen=True)
@@ -54,12 +71,23 @@ class ForecastDataModule(pl.LightningDataModule):
         context_length: ``P``, history steps fed to the model.
         prediction_length: ``Q``; default: the dataset protocol's horizon.
         freq: frequency override (required for CSVs whose frequency cannot be inferred).
-        split_ratios: train/val/test ratios for user CSVs and ratio-protocol datasets.
-        val_stride, test_stride: step between rolling evaluation windows of the LTSF protocols
-            (default ``Q``: non-overlapping horizons; 1 is the long-horizon benchmark protocol,
-            ``P + Q`` is CW-Gen's non-overlapping segments).
-        max_val_windows, max_test_windows: keep at most this many evenly spaced windows.
-        num_val_windows: validation windows of the rolling (GluonTS) protocol.
+        protocol: how the series is split into train / validation / test windows.
+            ``default``: the dataset's protocol from the registry (``rolling``: GluonTS' rolling
+            test entries; ``ett``: 12/4/4 months; ``ratio``: chronological ratios, also for user
+            CSVs). ``gls_paper``: the GLS paper's protocol (``splits.consecutive_split``): the
+            first test entry only, ``num_test_windows`` consecutive test starts, as many
+            validation windows right before, training up to there.
+        split_ratios: train/val/test ratios of the ``ratio`` protocol (default 0.7/0.1/0.2).
+        val_stride, test_stride: step between rolling evaluation windows of the ``ett`` and
+            ``ratio`` protocols (default ``Q``: non-overlapping horizons; 1 is the long-horizon
+            benchmark protocol, ``P + Q`` is CW-Gen's non-overlapping segments).
+        max_val_windows, max_test_windows: ``ett`` / ``ratio``: keep at most this many evenly
+            spaced windows (default: 32 validation windows, every test window).
+        num_val_windows: validation windows of the ``rolling`` protocol (default 1).
+        num_test_windows: test (and validation) windows of the ``gls_paper`` protocol (default:
+            the registry's value, 5 for exchange_rate_nips and 7 for m4_hourly).
+
+        An option the chosen protocol does not read raises a ``DataError`` (no silent no-op).
         scaling: per-series scaler fitted on the training range (``standard``, ``mean``, ``none``).
         batch_size: training windows per batch. eval_batch_size: windows per evaluation batch.
         num_batches_per_epoch: training batches per epoch (windows drawn at random).
@@ -83,12 +111,14 @@ class ForecastDataModule(pl.LightningDataModule):
         context_length: int = 96,
         prediction_length: int | None = None,
         freq: str | None = None,
-        split_ratios: tuple[float, float, float] = (0.7, 0.1, 0.2),
+        protocol: SplitProtocol = "default",
+        split_ratios: tuple[float, float, float] | None = None,
         val_stride: int | None = None,
         test_stride: int | None = None,
-        max_val_windows: int | None = 32,
+        max_val_windows: int | None = None,
         max_test_windows: int | None = None,
-        num_val_windows: int = 1,
+        num_val_windows: int | None = None,
+        num_test_windows: int | None = None,
         scaling: ScalingKind = "standard",
         batch_size: int = 32,
         eval_batch_size: int = 16,
@@ -114,10 +144,13 @@ class ForecastDataModule(pl.LightningDataModule):
         self.context_length = context_length
         self._prediction_length = prediction_length
         self._freq = freq
-        self.split_ratios = tuple(split_ratios)
+        if protocol not in ("default", "gls_paper"):
+            raise DataError(f"protocol must be 'default' or 'gls_paper'; got {protocol!r}")
+        self.protocol = protocol
+        self.split_ratios = None if split_ratios is None else tuple(split_ratios)
         self.val_stride, self.test_stride = val_stride, test_stride
         self.max_val_windows, self.max_test_windows = max_val_windows, max_test_windows
-        self.num_val_windows = num_val_windows
+        self.num_val_windows, self.num_test_windows = num_val_windows, num_test_windows
         self.scaling = scaling
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.num_batches_per_epoch = num_batches_per_epoch
@@ -186,11 +219,25 @@ class ForecastDataModule(pl.LightningDataModule):
         names = [str(e.get("item_id", i)) for i, e in enumerate(self.loaded.datasets.train)]
         return PreparedData(windows, split, pd.Period(start), raw, names)
 
+    @property
+    def protocol_name(self) -> str:
+        """The split protocol in force: ``rolling``, ``ett``, ``ratio`` or ``gls_paper``."""
+        return "gls_paper" if self.protocol == "gls_paper" else self.loaded.info.protocol
+
     def _make_split(self, length: int, train_length: int, test_lengths: list[int]) -> Split:
-        info, q = self.loaded.info, self.prediction_length
-        if info.protocol == "rolling":
-            return rolling_split(train_length, test_lengths, q, self.num_val_windows)
-        if info.protocol == "ett":
+        info, q, name = self.loaded.info, self.prediction_length, self.protocol_name
+        self._check_protocol_options(name)
+        if name == "gls_paper":
+            windows = self.num_test_windows or info.gls_paper_windows
+            if windows is None:
+                raise DataError(
+                    f"protocol 'gls_paper' on dataset {self.dataset_name!r}: the registry has no "
+                    "paper window count for it; set data.num_test_windows"
+                )
+            return consecutive_split(min(test_lengths), q, windows)
+        if name == "rolling":
+            return rolling_split(train_length, test_lengths, q, self.num_val_windows or 1)
+        if name == "ett":
             steps = _STEPS_PER_HOUR.get(self.freq)
             if steps is None:
                 raise DataError(
@@ -198,15 +245,35 @@ class ForecastDataModule(pl.LightningDataModule):
                 )
             borders = ett_borders(length, steps)
         else:
-            borders = ratio_borders(length, self.split_ratios)
+            borders = ratio_borders(length, self.split_ratios or (0.7, 0.1, 0.2))
         return border_split(
             borders,
             q,
             val_stride=self.val_stride or q,
             test_stride=self.test_stride or q,
-            max_val_windows=self.max_val_windows,
+            max_val_windows=32 if self.max_val_windows is None else self.max_val_windows,
             max_test_windows=self.max_test_windows,
         )
+
+    def _check_protocol_options(self, protocol: str) -> None:
+        """Raise one ``DataError`` naming every set option that ``protocol`` does not read."""
+        given = {
+            "split_ratios": self.split_ratios,
+            "val_stride": self.val_stride,
+            "test_stride": self.test_stride,
+            "max_val_windows": self.max_val_windows,
+            "max_test_windows": self.max_test_windows,
+            "num_val_windows": self.num_val_windows,
+            "num_test_windows": self.num_test_windows,
+        }
+        ignored = sorted(k for k, v in given.items() if v is not None and k not in _READS[protocol])
+        if ignored:
+            reads = ", ".join(sorted(_READS[protocol])) or "none of these options"
+            raise DataError(
+                f"dataset {self.dataset_name!r} uses the {protocol!r} split protocol, which does "
+                f"not read data.{', data.'.join(ignored)}; remove it (the {protocol!r} protocol "
+                f"reads: {reads})"
+            )
 
     # ------------------------------------------------------------------ Lightning hooks
     def prepare_data(self) -> None:
@@ -318,6 +385,7 @@ class ForecastDataModule(pl.LightningDataModule):
             "length": int(self.prepared.raw_values.shape[0]),
             "context_length": self.context_length,
             "prediction_length": self.prediction_length,
+            "protocol": self.protocol_name,
             "train_end": s.train_end,
             "num_val_windows": len(s.val_starts),
             "num_test_windows": len(s.test_starts),

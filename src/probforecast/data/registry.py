@@ -23,6 +23,9 @@ class DatasetInfo:
             ``ett`` (12/4/4 months train/val/test) or ``ratio`` (7:1:2 chronological).
         source: where the official copy comes from (quoted when the file is missing).
         gluonts_name: name in ``gluonts.dataset.repository`` for the opt-in download.
+        gls_paper_windows: the number of consecutive test (and validation) windows of the GLS
+            paper's protocol (its Table 2, "#rolling"), the default of
+            ``ForecastDataModule(protocol="gls_paper")``.
     """
 
     name: str
@@ -33,6 +36,7 @@ class DatasetInfo:
     protocol: ProtocolKind
     source: str
     gluonts_name: str | None = None
+    gls_paper_windows: int | None = None
 
 
 _LTSF = "the Autoformer/LTSF benchmark (github.com/thuml/Autoformer, long_term_forecast data)"
@@ -52,6 +56,7 @@ DATASETS: dict[str, DatasetInfo] = {
             "GluonTS' dataset repository (gluonts.dataset.repository 'exchange_rate_nips', "
             "from github.com/mbohlkeschneider/gluon-ts mv_release datasets/)",
             gluonts_name="exchange_rate_nips",
+            gls_paper_windows=5,
         ),
         DatasetInfo(
             "m4_hourly",
@@ -62,6 +67,7 @@ DATASETS: dict[str, DatasetInfo] = {
             "rolling",
             "github.com/Mcompetitions/M4-methods (Dataset/Train, Dataset/Test)",
             gluonts_name="m4_hourly",
+            gls_paper_windows=7,
         ),
         DatasetInfo("etth1", "ltsf_csv", ("ETTh1/ETTh1.csv.gz",), "h", 96, "ett", _ETT),
         DatasetInfo("etth2", "ltsf_csv", ("ETTh2/ETTh2.csv.gz",), "h", 96, "ett", _ETT),

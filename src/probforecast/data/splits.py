@@ -109,3 +109,31 @@ def ratio_borders(
         )
     n_train, n_test = int(length * ratios[0]), int(length * ratios[2])
     return n_train, length - n_train - n_test, n_test
+
+
+def consecutive_split(length: int, prediction_length: int, num_windows: int) -> Split:
+    """The GLS paper's protocol (Zheng & Sun 2024, App. A.1; its code's cut-offs): the last
+    ``r = num_windows`` forecast starts of the series are consecutive (stride 1) test windows,
+    the ``r`` consecutive windows before them are validation, and training ends before the first
+    validation horizon.
+
+    With ``max_idx = length - 1``, ``Q = prediction_length``: the validation cut-off is
+    ``v = max_idx - Q - r + 1`` (last step a validation horizon may reach) and the training
+    cut-off ``c = v - (max_idx - v)`` (last training step). Test starts ``v + 1 .. v + r``,
+    validation starts ``c + 1 .. c + r``, ``train_end = c + 1``; validation and test each cover
+    ``Q + r - 1`` steps. exchange_rate_nips (first test entry, ``length = 6101``, ``Q = 30``,
+    ``r = 5``): test 6067..6071, validation 6033..6037, training steps 0..6032.
+    """
+    if num_windows < 1:
+        raise DataError(f"num_test_windows must be >= 1; got {num_windows}")
+    last_val = length - 1 - prediction_length - num_windows + 1
+    last_train = last_val - (length - 1 - last_val)
+    test = tuple(range(last_val + 1, last_val + 1 + num_windows))
+    val = tuple(range(last_train + 1, last_train + 1 + num_windows))
+    if last_train < 0:
+        raise DataError(
+            f"the consecutive protocol needs 2 x (prediction_length + num_test_windows - 1) = "
+            f"{2 * (prediction_length + num_windows - 1)} steps for validation and test; the "
+            f"series has {length}"
+        )
+    return Split(last_train + 1, val, test)

@@ -47,7 +47,9 @@ class ForecastModule(pl.LightningModule):
         num_samples: samples per window at test and predict time.
         val_num_samples: samples per window at validation (default ``num_samples``); sampling is
             the expensive part, so fewer here, with ``trainer.check_val_every_n_epoch`` and
-            ``data.max_val_windows``, keeps validation cheap.
+            ``data.max_val_windows``, keeps validation cheap. ``0``: validation computes only
+            the loss (``val/loss``, e.g. the validation NLL the GLS paper selects on) and draws
+            no samples, so no sample metric is logged at validation; monitor ``val/loss``.
         metrics: names of the metrics to compute (default: the standard collection).
         metrics_on_scaled: compute metrics in scaled space (CW-Gen's protocol) instead of raw.
         interval_level: central-interval level of ``coverage`` / ``interval_width`` /
@@ -87,7 +89,12 @@ class ForecastModule(pl.LightningModule):
         self.forecaster = forecaster
         self.optimizer_factory, self.scheduler_factory = optimizer, lr_scheduler
         self.num_samples = num_samples
-        self.val_num_samples = val_num_samples or num_samples
+        if val_num_samples is not None and (val_num_samples == 1 or val_num_samples < 0):
+            raise ValueError(
+                "val_num_samples must be 0 (validation loss only) or >= 2 (sample-based "
+                f"metrics); got {val_num_samples}"
+            )
+        self.val_num_samples = num_samples if val_num_samples is None else val_num_samples
         self.metrics_on_scaled = metrics_on_scaled
         if sample_seed_scope not in ("window", "batch"):
             raise ValueError(
@@ -260,10 +267,15 @@ class ForecastModule(pl.LightningModule):
             series_scale=self._series_scale(batch),
         )
         self.log_dict(collection, on_step=False, on_epoch=True, batch_size=batch.batch_size)
-        with torch.no_grad(), self._seeded(self._window_seed(batch.window_start[0]) + 1):
-            loss = self.forecaster.loss(batch)  # seeded: losses that draw noise (VAE, diffusion)
-        self.log(f"{stage}/loss", loss, on_epoch=True, batch_size=batch.batch_size, sync_dist=True)
+        self._log_loss(batch, stage)
         return samples
+
+    def _log_loss(self, batch: ForecastBatch, stage: str) -> None:
+        """``<stage>/loss``: the forecaster's loss on the batch, averaged over the epoch's
+        windows; seeded, for losses that draw noise (VAE, diffusion)."""
+        with torch.no_grad(), self._seeded(self._window_seed(batch.window_start[0]) + 1):
+            loss = self.forecaster.loss(batch)
+        self.log(f"{stage}/loss", loss, on_epoch=True, batch_size=batch.batch_size, sync_dist=True)
 
     def _series_scale(self, batch: ForecastBatch) -> Tensor | None:
         datamodule = (
@@ -276,6 +288,9 @@ class ForecastModule(pl.LightningModule):
         return std / batch.scale if self.metrics_on_scaled else std
 
     def validation_step(self, batch: ForecastBatch, batch_idx: int) -> None:
+        if self.val_num_samples == 0:
+            self._log_loss(batch, "val")
+            return
         self._evaluate(batch, self.val_num_samples, self.val_metrics, "val")
 
     def test_step(self, batch: ForecastBatch, batch_idx: int) -> None:

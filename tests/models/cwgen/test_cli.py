@@ -21,7 +21,6 @@ TINY = [
     "--trainer.enable_model_summary", "false",
     "--data.num_batches_per_epoch", "3",
     "--data.batch_size", "8",
-    "--data.max_val_windows", "2",
     "--data.synthetic.length", "600",
     "--model.val_num_samples", "4",
     "--model.num_samples", "8",

@@ -22,6 +22,7 @@ from .energy import energy_score
 from .point import mae, mse, nmae, nrmse
 from .sample_error import prob_mae, prob_mse
 from .variogram import variogram_score
+from .window_mean import window_mean_scores
 
 __all__ = [
     "DEFAULT_COVERAGE_LEVELS",
@@ -46,4 +47,5 @@ __all__ = [
     "quantile_coverage_error",
     "sample_quantiles",
     "variogram_score",
+    "window_mean_scores",
 ]

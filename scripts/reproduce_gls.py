@@ -1,0 +1,346 @@
+"""Reproduce the GLS paper's Table 1 / 5 rows under the paper's own protocol (issue 13).
+
+For each model x likelihood x training seed: ``probforecast fit`` with the model's config
+(``configs/<model>/<dataset>[_independent].yaml``: the official hyperparameters, ``reg_w`` 2.5,
+lengthscales {1, 2, 3}) stacked with ``configs/protocols/gls_paper.yaml`` (the paper's split:
+consecutive test windows, as many validation windows before them; early stopping on the
+validation NLL with patience 10, at most 10,000 steps; the best-``val/loss`` checkpoint). The
+selected checkpoint is then tested ``--repeats`` times with 100 samples per window and a new
+sampling seed each time (the paper: 10 sampling passes of one trained model), and scored as the
+paper aggregates: CRPS, CRPS-sum and energy score per window, averaged over windows
+(``probforecast.metrics.functional.window_mean_scores``).
+
+The table has one row per (dataset, model, likelihood): mean ± std over training seeds (each
+seed's value is the mean over its sampling repeats), the paper's mean ± std (over sampling
+passes only), and "in band": ``|ours - paper| <= 2 sqrt(std_seeds^2 + std_paper^2)``.
+
+    python scripts/reproduce_gls.py --dataset exchange_rate_nips --model gpvar --seeds 1 2 3
+    python scripts/reproduce_gls.py --dataset m4_hourly --model gpvar transformer --likelihood both --seeds 1 2
+
+Each run is one worker process (``--jobs`` at a time, one torch thread each) writing
+``<runs-dir>/<dataset>/<model>_<likelihood>_seed<k>/result.json``; finished runs are reused,
+so an interrupted reproduction resumes. ``--out`` (default ``docs/gls_accuracy.md``) gets the
+table between the markers of its dataset; ``--set KEY=VALUE`` passes CLI overrides (ablations)
+and ``--tag`` names such a variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+METRICS = ("crps", "crps_sum", "energy_score")
+LIKELIHOODS = ("independent", "gls")
+# spec-gls §6, Tables 5 (CRPS) and 1 (CRPS-sum): (mean, std over 10 sampling passes)
+PAPER = {
+    ("gpvar", "exchange_rate_nips", "independent"): {
+        "crps": (0.0171, 0.0004),
+        "crps_sum": (0.0068, 0.0004),
+    },
+    ("gpvar", "exchange_rate_nips", "gls"): {"crps": (0.0141, 0.0003), "crps_sum": (0.0117, 0.0004)},
+    ("transformer", "exchange_rate_nips", "independent"): {
+        "crps": (0.0092, 0.0002),
+        "crps_sum": (0.0055, 0.0002),
+    },
+    ("transformer", "exchange_rate_nips", "gls"): {
+        "crps": (0.0081, 0.0001),
+        "crps_sum": (0.0042, 0.0002),
+    },
+    ("gpvar", "m4_hourly", "independent"): {"crps": (0.1174, 0.0002), "crps_sum": (0.0613, 0.0004)},
+    ("gpvar", "m4_hourly", "gls"): {"crps": (0.1237, 0.0002), "crps_sum": (0.0358, 0.0002)},
+    ("transformer", "m4_hourly", "independent"): {
+        "crps": (0.1306, 0.0002),
+        "crps_sum": (0.0651, 0.0004),
+    },
+    ("transformer", "m4_hourly", "gls"): {"crps": (0.1189, 0.0002), "crps_sum": (0.0616, 0.0003)},
+}
+
+
+def config_args(model: str, dataset: str, likelihood: str) -> list[str]:
+    suffix = "" if likelihood == "gls" else "_independent"
+    return [
+        "--config",
+        str(REPO / "configs" / model / f"{dataset}{suffix}.yaml"),
+        "--config",
+        str(REPO / "configs" / "protocols" / "gls_paper.yaml"),
+    ]
+
+
+def run_dir(args, model: str, likelihood: str, seed: int) -> Path:
+    tag = f"_{args.tag}" if args.tag else ""
+    return Path(args.runs_dir) / args.dataset / f"{model}_{likelihood}{tag}_seed{seed}"
+
+
+# ---------------------------------------------------------------------- one run (worker process)
+def worker(args) -> None:
+    import lightning.pytorch as pl
+    import torch
+
+    from probforecast.cli import ProbForecastCLI
+    from probforecast.metrics.functional import window_mean_scores
+    from probforecast.models.module import ForecastModule
+
+    torch.set_num_threads(1)
+    torch.set_flush_denormal(True)  # as the CLI does
+    (model,), (likelihood,), (seed,) = args.model, [args.likelihood], args.seeds
+    out = run_dir(args, model, likelihood, seed)
+    cli_args = [
+        *config_args(model, args.dataset, likelihood),
+        "--seed_everything",
+        str(seed),
+        "--data.seed",
+        str(seed),
+        "--data.root",
+        args.data_root,
+        "--trainer.default_root_dir",
+        str(out),
+        "--trainer.max_steps",
+        str(args.max_steps),
+        "--trainer.logger",
+        "false",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--trainer.enable_model_summary",
+        "false",
+        "--forecast_plot.every_n_val_epochs",
+        "0",
+        "--model_views.every_n_val_epochs",
+        "0",
+        *[f"--{kv}" for kv in args.set],
+    ]
+    cli = ProbForecastCLI(args=cli_args, run=False)
+    start = time.perf_counter()
+    cli.trainer.fit(cli.model, cli.datamodule)
+    fit_seconds = time.perf_counter() - start
+    ckpt = cli.trainer.checkpoint_callback
+    module = ForecastModule.load_from_checkpoint(
+        ckpt.best_model_path, forecaster=cli.model.forecaster, weights_only=True
+    ).eval()
+    best_epoch = int(torch.load(ckpt.best_model_path, weights_only=True)["epoch"])
+    dm = cli.datamodule
+    pl.seed_everything(seed, verbose=False)
+    per_repeat: dict[str, list[float]] = {m: [] for m in METRICS}
+    start = time.perf_counter()
+    for repeat in range(args.repeats):
+        module.sample_seed = 1000 + repeat
+        scores: dict[str, list[torch.Tensor]] = {m: [] for m in METRICS}
+        for batch in dm.test_dataloader():
+            with torch.no_grad():
+                samples = batch.unscale(module.draw_samples(batch, args.num_samples))
+            window = window_mean_scores(
+                samples, batch.unscale(batch.future_target), batch.future_observed
+            )
+            for m in METRICS:
+                scores[m].append(window[m])
+        for m in METRICS:
+            per_repeat[m].append(float(torch.cat(scores[m]).mean()))
+    result = {
+        "model": model,
+        "dataset": args.dataset,
+        "likelihood": likelihood,
+        "seed": seed,
+        "tag": args.tag,
+        "overrides": args.set,
+        "fit_seconds": fit_seconds,
+        "test_seconds": time.perf_counter() - start,
+        "steps": int(cli.trainer.global_step),
+        "epochs": int(cli.trainer.current_epoch),
+        "best_epoch": best_epoch,
+        "best_val_loss": float(ckpt.best_model_score),
+        "test_windows": list(dm.split.test_starts),
+        "val_windows": list(dm.split.val_starts),
+        "train_end": dm.split.train_end,
+        "repeats": args.repeats,
+        "num_samples": args.num_samples,
+        **{m: statistics.fmean(v) for m, v in per_repeat.items()},
+        **{f"{m}_repeat_std": statistics.pstdev(v) for m, v in per_repeat.items()},
+    }
+    (out / "result.json").write_text(json.dumps(result, indent=2))
+
+
+# ---------------------------------------------------------------------- driver
+def launch(args, jobs: list[tuple[str, str, int]]) -> None:
+    """Run the missing runs, ``--jobs`` worker processes at a time."""
+    pending = [j for j in jobs if not (run_dir(args, *j) / "result.json").exists()]
+    running: list[tuple[subprocess.Popen, tuple]] = []
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "WANDB_MODE": "offline"}
+    while pending or running:
+        while pending and len(running) < args.jobs:
+            model, likelihood, seed = job = pending.pop(0)
+            log = run_dir(args, *job)
+            log.mkdir(parents=True, exist_ok=True)
+            cmd = [
+                sys.executable,
+                __file__,
+                "--worker",
+                "--dataset",
+                args.dataset,
+                "--model",
+                model,
+                "--likelihood",
+                likelihood,
+                "--seeds",
+                str(seed),
+                *_shared_flags(args),
+            ]
+            print(f"[reproduce_gls] start {model} {likelihood} seed {seed}", flush=True)
+            with open(log / "worker.log", "w") as fh:
+                running.append((subprocess.Popen(cmd, stdout=fh, stderr=fh, env=env), job))
+        time.sleep(2)
+        for proc, job in list(running):
+            if proc.poll() is None:
+                continue
+            running.remove((proc, job))
+            status = "done" if proc.returncode == 0 else f"FAILED (see {run_dir(args, *job)}/worker.log)"
+            print(f"[reproduce_gls] {status}: {' '.join(map(str, job))}", flush=True)
+            if args.out:
+                write_table(args, jobs)
+
+
+def _shared_flags(args) -> list[str]:
+    flags = [
+        "--data-root",
+        args.data_root,
+        "--runs-dir",
+        args.runs_dir,
+        "--max-steps",
+        str(args.max_steps),
+        "--repeats",
+        str(args.repeats),
+        "--num-samples",
+        str(args.num_samples),
+    ]
+    if args.tag:
+        flags += ["--tag", args.tag]
+    for kv in args.set:
+        flags += ["--set", kv]
+    return flags
+
+
+def in_band(ours: list[float], paper: tuple[float, float]) -> str:
+    mean = statistics.fmean(ours)
+    std = statistics.stdev(ours) if len(ours) > 1 else 0.0
+    tolerance = 2 * math.sqrt(std**2 + paper[1] ** 2)
+    return "yes" if abs(mean - paper[0]) <= tolerance else "no"
+
+
+def _fmt(values: list[float]) -> str:
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.4f} ± {std:.4f}"
+
+
+def table(args, jobs: list[tuple[str, str, int]]) -> str:
+    rows = [
+        "| model | likelihood | seeds | CRPS | paper CRPS | in band | CRPS-sum | paper CRPS-sum "
+        "| in band | energy score | steps (best epoch) | fit s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for model in dict.fromkeys(m for m, _, _ in jobs):
+        for likelihood in dict.fromkeys(lk for _, lk, _ in jobs):
+            results = [
+                json.loads(path.read_text())
+                for m, lk, seed in jobs
+                if m == model and lk == likelihood
+                and (path := run_dir(args, m, lk, seed) / "result.json").exists()
+            ]
+            if not results:
+                continue
+            paper = PAPER.get((model, args.dataset, likelihood), {})
+            cells = []
+            for metric in ("crps", "crps_sum"):
+                ours = [r[metric] for r in results]
+                ref = paper.get(metric)
+                cells += [
+                    _fmt(ours),
+                    f"{ref[0]:.4f} ± {ref[1]:.4f}" if ref else "–",
+                    in_band(ours, ref) if ref else "–",
+                ]
+            steps = ", ".join(f"{r['steps']} ({r['best_epoch']})" for r in results)
+            fit = statistics.fmean(r["fit_seconds"] for r in results)
+            name = "w/ (GLS)" if likelihood == "gls" else "w/o"
+            seeds = " ".join(str(r["seed"]) for r in results)
+            rows.append(
+                f"| {model} | {name} | {seeds} | {' | '.join(cells)} | "
+                f"{_fmt([r['energy_score'] for r in results])} | {steps} | {fit:.0f} |"
+            )
+    return "\n".join(rows)
+
+
+def write_table(args, jobs) -> None:
+    tag = f" ({args.tag})" if args.tag else ""
+    marker = f"reproduce_gls:{args.dataset}{':' + args.tag if args.tag else ''}"
+    first = run_dir(args, *jobs[0]) / "result.json"
+    protocol = ""
+    if first.exists():
+        r = json.loads(first.read_text())
+        protocol = (
+            f"Split: training steps < {r['train_end']}, validation starts {r['val_windows'][0]}.."
+            f"{r['val_windows'][-1]}, test starts {r['test_windows'][0]}..{r['test_windows'][-1]} "
+            f"({len(r['test_windows'])} windows); {r['repeats']} sampling passes x "
+            f"{r['num_samples']} samples per seed."
+        )
+    command = " ".join(
+        ["python scripts/reproduce_gls.py", "--dataset", args.dataset, "--model", *args.model,
+         "--likelihood", args.likelihood_arg, "--seeds", *map(str, args.seeds),
+         "--max-steps", str(args.max_steps), "--repeats", str(args.repeats)]
+        + (["--tag", args.tag] if args.tag else [])
+        + [f"--set {kv}" for kv in args.set]
+    )
+    block = (
+        f"<!-- {marker} -->\n### {args.dataset}{tag}\n\n```\n{command}\n```\n\n{protocol}\n\n"
+        f"{table(args, jobs)}\n<!-- /{marker} -->"
+    )
+    path = Path(args.out)
+    text = path.read_text() if path.exists() else "# GLS accuracy\n"
+    begin, end = f"<!-- {marker} -->", f"<!-- /{marker} -->"
+    if begin in text and end in text:
+        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--dataset", required=True, choices=["exchange_rate_nips", "m4_hourly"])
+    parser.add_argument("--model", nargs="+", default=["gpvar"], choices=["gpvar", "transformer"])
+    parser.add_argument("--likelihood", default="both", choices=[*LIKELIHOODS, "both"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--max-steps", type=int, default=10_000, help="the paper's budget")
+    parser.add_argument("--repeats", type=int, default=10, help="sampling passes (paper: 10)")
+    parser.add_argument("--num-samples", type=int, default=100, help="per window (paper: 100)")
+    parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (one thread each)")
+    parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--runs-dir", default=str(REPO / "runs" / "reproduce_gls"))
+    parser.add_argument("--out", default=str(REPO / "docs" / "gls_accuracy.md"))
+    parser.add_argument("--tag", default="", help="name of a variant (with --set)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="CLI override for every run, e.g. model.forecaster.init_args.reg_w=0")
+    parser.add_argument("--table-only", action="store_true", help="only rewrite the table")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args)
+        return
+    args.likelihood_arg = args.likelihood
+    likelihoods = LIKELIHOODS if args.likelihood == "both" else (args.likelihood,)
+    jobs = [(m, lk, s) for m in args.model for lk in likelihoods for s in args.seeds]
+    if not args.table_only:
+        launch(args, jobs)
+    if args.out:
+        write_table(args, jobs)
+    print(table(args, jobs))
+
+
+if __name__ == "__main__":
+    main()
