@@ -55,16 +55,13 @@ def gls_options(**changes) -> Iterator[GLSOptions]:
 
 
 def choose_method(d: int, b: int, r: int, method: Method = "auto") -> str:
-    """``"covariance"`` if its flop count is smaller than the capacitance's, else ``"capacitance"``.
+    """``"covariance"`` if ``DB < DR`` (i.e. ``B < R``), else ``"capacitance"``; or ``method``.
 
-    Per matrix, forward + backward: factorisation and ``cholesky_inverse`` ``~ n^3`` for the
-    factorised size ``n`` (``DB`` or ``DR``), plus building the matrix and its gradient:
-    ``~ 4 (DB)^2 R`` (``F F^T`` and its backward) vs ``~ 6 D B R^2`` (``L_k^T P L_k``).
-    So ``B < R`` selects the covariance path (up to the lower-order terms).
+    Forward + backward cost per matrix is dominated by the Cholesky factorisation and the
+    ``cholesky_inverse`` of the factorised matrix, ``~ n^3`` for ``n = DB`` or ``DR``; the
+    assembly costs (``O((DB)^2 R)`` for ``Sigma``, ``O(D B R^2 + (DR)^2)`` for the capacitance)
+    are lower order. Ties (``B == R``) keep the capacitance path, whose matrix is cheaper to build.
     """
     if method != "auto":
         return method
-    n_db, n_dr = d * b, d * r
-    cost_db = n_db**3 + 4 * n_db**2 * r
-    cost_dr = n_dr**3 + 6 * d * b * r * r
-    return "covariance" if cost_db < cost_dr else "capacitance"
+    return "covariance" if d * b < d * r else "capacitance"

@@ -100,8 +100,18 @@ def latent_capacitance(cov_factor: Tensor, prec: Tensor, corr_inv: Tensor) -> Te
     Shapes: ``cov_factor [..., D, B, R]``, ``prec [..., D, B]``, ``corr_inv [..., D, D]``.
     Cost ``O(D B R^2 + D^2 R^2)``; never touches a ``DB``-sized matrix.
     """
-    d, _, r = cov_factor.shape[-3:]
-    blocks = (cov_factor.mT * prec.unsqueeze(-2)) @ cov_factor  # [..., D, R, R]
+    return assemble_capacitance(latent_blocks(cov_factor, prec), corr_inv)
+
+
+def latent_blocks(cov_factor: Tensor, prec: Tensor) -> Tensor:
+    """Diagonal blocks ``L_k^T diag(prec_k) L_k`` of ``A^T E^{-1} A``: ``[..., D, B, R], [..., D, B]
+    -> [..., D, R, R]``."""
+    return (cov_factor.mT * prec.unsqueeze(-2)) @ cov_factor
+
+
+def assemble_capacitance(blocks: Tensor, corr_inv: Tensor) -> Tensor:
+    """``C^{-1} ⊗ I_R + blkdiag(blocks)``: ``[..., D, R, R], [..., D, D] -> [..., DR, DR]``."""
+    d, r = blocks.shape[-3], blocks.shape[-1]
     batch = torch.broadcast_shapes(blocks.shape[:-3], corr_inv.shape[:-2])
     cap = blocks.new_zeros(*batch, d, r, d, r)
     # Two strided views of one zeroed buffer (no broadcast product with I_R is materialised):

@@ -27,7 +27,7 @@ from torch.distributions import Distribution, constraints
 from torch.distributions.utils import lazy_property
 
 from probforecast.distributions._backend import choose_method, get_gls_options, gls_options
-from probforecast.distributions._capacitance import spd_logdet_quad
+from probforecast.distributions._capacitance import capacitance_logdet_quad
 from probforecast.distributions._cholesky import GLSCholeskyError, safe_cholesky
 from probforecast.distributions._covariance_path import covariance_terms
 from probforecast.distributions._gls_ops import (
@@ -35,6 +35,7 @@ from probforecast.distributions._gls_ops import (
     gls_covariance_matrix,
     gls_logdet,
     gls_logdet_rest,
+    latent_blocks,
     latent_capacitance,
     latent_projection,
     masked_precision,
@@ -132,10 +133,10 @@ def gls_log_prob(
     else:
         prec, log_d = masked_precision(cov_diag, mask)
         corr_tril, corr_inv = _corr_tril_and_inverse(corr)
-        logdet_cap, quad = spd_logdet_quad(
-            latent_capacitance(cov_factor, prec, corr_inv),
+        logdet_cap, quad = capacitance_logdet_quad(
+            latent_blocks(cov_factor, prec),
+            corr_inv,
             latent_projection(cov_factor, prec, eta),
-            name="GLS capacitance",
             analytic=options.analytic_backward,
         )
         logdet = logdet_cap + gls_logdet_rest(corr_tril, log_d, rank)
