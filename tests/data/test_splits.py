@@ -153,6 +153,18 @@ def test_gls_paper_protocol_on_the_real_datasets(data_root, cache_dir):
     assert dm.split.train_end == 6033 and dm.describe()["protocol"] == "gls_paper"
     batch = next(iter(dm.test_dataloader()))
     assert batch.window_start.tolist() == [6067, 6068, 6069, 6070, 6071]
+    # m4_hourly: 7 windows; series start together (GluonTS' recipe), so only the 245 series of
+    # full length (960 + 48 steps) reach the test windows, as in the official code
+    m4 = ForecastDataModule(
+        "m4_hourly", root=str(data_root), cache_dir=str(cache_dir), context_length=216,
+        protocol="gls_paper", eval_batch_size=7,
+    )  # fmt: skip
+    m4.setup("fit")
+    assert m4.split.test_starts == tuple(range(954, 961))
+    assert m4.split.val_starts == tuple(range(900, 907)) and m4.split.train_end == 900
+    batch = next(iter(m4.test_dataloader()))
+    assert batch.future_observed.all(1).sum(-1).tolist() == [245] * 7
+    assert not batch.future_observed.any(1).logical_xor(batch.future_observed.all(1)).any()
 
 
 def _synthetic(**kwargs):

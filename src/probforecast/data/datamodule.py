@@ -76,7 +76,9 @@ class ForecastDataModule(pl.LightningDataModule):
             test entries; ``ett``: 12/4/4 months; ``ratio``: chronological ratios, also for user
             CSVs). ``gls_paper``: the GLS paper's protocol (``splits.consecutive_split``): the
             first test entry only, ``num_test_windows`` consecutive test starts, as many
-            validation windows right before, training up to there.
+            validation windows right before, training up to there; series of different
+            lengths without timestamps (M4) start together, as in GluonTS' recipe that the
+            paper's code used (so only the full-length M4 series reach the test windows).
         split_ratios: train/val/test ratios of the ``ratio`` protocol (default 0.7/0.1/0.2).
         val_stride, test_stride: step between rolling evaluation windows of the ``ett`` and
             ``ratio`` protocols (default ``Q``: non-overlapping horizons; 1 is the long-horizon
@@ -175,6 +177,7 @@ class ForecastDataModule(pl.LightningDataModule):
             download=self.download,
             synthetic=self.synthetic,
             generator=self.generator,
+            ragged_alignment="start" if self.protocol == "gls_paper" else "end",
         )
 
     @property

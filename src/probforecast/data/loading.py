@@ -13,6 +13,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -225,8 +226,13 @@ def load_dataset(
     download: bool = False,
     synthetic: SyntheticOptions | None = None,
     generator: GeneratorOptions | None = None,
+    ragged_alignment: Literal["end", "start"] = "end",
 ) -> LoadedDataset:
     """Load a registered dataset by name, a CSV file or a GluonTS dataset directory by path.
+
+    ``ragged_alignment``: how series of different lengths without timestamps (M4) are laid on
+    a common time axis: ``end`` (they end together) or ``start`` (they start together, as
+    GluonTS' recipe).
 
     Raises:
         DataError: unknown name, missing file (naming the file expected and its official source),
@@ -259,10 +265,11 @@ def load_dataset(
         if info.kind == "m4_csv":
 
             def build_m4():
-                train, test = m4.read_m4(paths[0], paths[1], info.freq)
+                train, test = m4.read_m4(paths[0], paths[1], info.freq, ragged_alignment)
                 return info.freq, q, train, test
 
-            return LoadedDataset(info, _cached(info.name, paths, "m4", build_m4, cache))
+            key = "m4" if ragged_alignment == "end" else "m4-start-nan-padded"
+            return LoadedDataset(info, _cached(info.name, paths, key, build_m4, cache))
         return LoadedDataset(
             info, _cached_csv(info.name, paths[0], info.freq, q, date_column, cache)
         )
