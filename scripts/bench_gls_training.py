@@ -1,28 +1,60 @@
-"""Training time per epoch, GLS vs independent likelihood, same data and budget (issue 4, bench 2).
+"""Training time per epoch, GLS vs independent likelihood, same data and budget (issue 4, bench 2;
+issue 13: one column per GLS implementation, so each speed lever is measured on its own).
 
 Builds each model from its config (the paper's hyperparameters), then times ``steps`` optimizer
 steps (forward + backward + Adam) on the same pre-drawn batches for ``likelihood: independent``
-and ``likelihood: gls``, alternating the two (best of ``--repeats`` each), and prints the ratio.
-An epoch is 25 steps of 16 slices (400 slices, as
-the paper). The paper's official code is 6-44x slower per epoch with GLS (spec-gls §7.4).
+and for ``likelihood: gls`` under each GLS implementation variant (``--variants``), alternating
+all of them (w/o, w/ variant 1, w/ variant 2, ..., w/o, ...; best of ``--repeats`` each) in one
+process, and prints the ratios. An epoch is 25 steps of 16 slices (400 slices, as the paper).
+The paper's official code is 6-44x slower per epoch with GLS (spec-gls §7.4).
 
-    python scripts/bench_gls_training.py --data-root ../shared/data [--steps 25] [--out docs/bench_gls_training.md]
+GLS variants (``probforecast.distributions.gls_options``; each gets its own copy of the same
+initial GLS model and its own optimizer):
+
+- ``old``: ``DR x DR`` capacitance, autograd through the Cholesky (before issue 13);
+- ``analytic``: capacitance with the analytic ``(log|K|, u^T K^{-1} u)`` backward (lever 1);
+- ``covariance-autograd``: automatic path choice (dense ``DB x DB`` covariance when ``B < R``),
+  autograd through the Cholesky (lever 2 alone);
+- ``new``: automatic path choice + analytic backward (the default since issue 13).
+
+    python scripts/bench_gls_training.py --data-root ../shared/data [--steps 25] [--repeats 3]
+        [--models gpvar] [--datasets synthetic exchange_rate_nips] [--variants old analytic new]
+        [--out docs/bench_gls_training.md]
+
+``--out``: the generated block (command, load, table) replaces the text between
+``<!-- bench:start -->`` and ``<!-- bench:end -->`` if the file has these markers (the prose
+around them is kept), else the file is written with just the block.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import os
+import platform
+import sys
 import time
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 
 from probforecast.cli import ProbForecastCLI
+from probforecast.distributions import gls_options
 
 warnings.filterwarnings("ignore")
 torch.set_flush_denormal(True)  # as the CLI does
 REPO = Path(__file__).resolve().parents[1]
+MODELS = ("gpvar", "transformer")
+DATASETS = ("synthetic", "exchange_rate_nips", "m4_hourly")
+VARIANTS = {
+    "old": {"method": "capacitance", "analytic_backward": False},
+    "analytic": {"method": "capacitance", "analytic_backward": True},
+    "covariance-autograd": {"method": "auto", "analytic_backward": False},
+    "new": {"method": "auto", "analytic_backward": True},
+}
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
 def build(config: str, data_root: str):
@@ -41,24 +73,26 @@ def build(config: str, data_root: str):
     return cli.model, cli.datamodule
 
 
-def epoch_runner(module, batches):
-    """A closure running one epoch (the given batches) of forward + backward + optimizer step."""
+def epoch_runner(module, batches, options: dict | None = None):
+    """A closure running one epoch (the given batches) of forward + backward + optimizer step,
+    under ``gls_options(**options)`` if given."""
     optimizer = module.configure_optimizers()
     optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
     module.train()
 
     def run():
-        for batch in batches:
-            optimizer.zero_grad()
-            module.forecaster.loss(batch).backward()
-            optimizer.step()
+        with gls_options(**options) if options else nullcontext():
+            for batch in batches:
+                optimizer.zero_grad()
+                module.forecaster.loss(batch).backward()
+                optimizer.step()
 
     return run
 
 
 def time_interleaved(runners: dict, repeats: int) -> dict[str, float]:
-    """Best-of-``repeats`` epoch time of each runner, alternating them (A B A B ...) so that a
-    change of load on a shared machine hits both alike."""
+    """Best-of-``repeats`` epoch time of each runner, alternating them (A B C A B C ...) so that a
+    change of load on a shared machine hits all alike."""
     for run in runners.values():
         run()  # warm-up
     best = dict.fromkeys(runners, float("inf"))
@@ -70,6 +104,20 @@ def time_interleaved(runners: dict, repeats: int) -> dict[str, float]:
     return best
 
 
+def load_average() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def write_block(path: Path, block: str) -> None:
+    text = path.read_text() if path.exists() else ""
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + START + "\n" + block + "\n" + END + rest.split(END, 1)[1]
+    else:
+        text = block + "\n"
+    path.write_text(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -79,36 +127,69 @@ def main() -> None:
         "--steps", type=int, default=25, help="optimizer steps per epoch (25 x 16 slices = 400)"
     )
     parser.add_argument("--repeats", type=int, default=5, help="alternating timed epochs per model")
-    parser.add_argument("--out", default=None, help="write the markdown table here")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=["old", "analytic", "new"],
+        choices=list(VARIANTS),
+        help="GLS implementations to time (see the module docstring)",
+    )
+    parser.add_argument("--out", default=None, help="write the markdown block here")
     args = parser.parse_args()
+    load_before = load_average()
+    print(f"load average (1/5/15 min) before: {load_before}", flush=True)
     torch.manual_seed(0)
     rows = []
-    for model in ("gpvar", "transformer"):
-        for dataset in ("synthetic", "exchange_rate_nips", "m4_hourly"):
-            runners = {}
-            batches = None
-            for likelihood, suffix in (("independent", "_independent"), ("gls", "")):
-                module, dm = build(f"configs/{model}/{dataset}{suffix}.yaml", args.data_root)
-                if batches is None:
-                    loader = iter(dm.train_dataloader())
-                    batches = [next(loader) for _ in range(args.steps)]
-                runners[likelihood] = epoch_runner(module, batches)
+    for model in args.models:
+        for dataset in args.datasets:
+            indep, dm = build(f"configs/{model}/{dataset}_independent.yaml", args.data_root)
+            gls, _ = build(f"configs/{model}/{dataset}.yaml", args.data_root)
+            loader = iter(dm.train_dataloader())
+            batches = [next(loader) for _ in range(args.steps)]
+            runners = {"w/o": epoch_runner(indep, batches)}
+            for name in args.variants:  # identical initial GLS models, one per variant
+                runners[name] = epoch_runner(copy.deepcopy(gls), batches, VARIANTS[name])
             times = time_interleaved(runners, args.repeats)
-            ratio = times["gls"] / times["independent"]
-            rows.append((model, dataset, times["independent"], times["gls"], ratio))
-            print(
-                f"{model:12s} {dataset:20s} w/o {times['independent']:7.2f} s  w/ {times['gls']:7.2f} s  ratio {ratio:5.2f}",
-                flush=True,
+            rows.append((model, dataset, times))
+            ratios = "  ".join(
+                f"{v} {times[v]:6.2f} s ({times[v] / times['w/o']:4.2f}x)" for v in args.variants
             )
-    lines = [
-        "| model | dataset | w/o s/epoch | w/ s/epoch | w/ / w/o |",
-        "|---|---|---|---|---|",
-        *[f"| {m} | {d} | {a:.2f} | {b:.2f} | {r:.2f} |" for m, d, a, b, r in rows],
-    ]
+            print(f"{model:12s} {dataset:20s} w/o {times['w/o']:6.2f} s  {ratios}", flush=True)
+    load_after = load_average()
+    print(f"load average (1/5/15 min) after: {load_after}", flush=True)
+
+    header = "| model | dataset | w/o s/epoch | " + " | ".join(
+        f"w/ {v} s/epoch" for v in args.variants
+    )
+    header += " | " + " | ".join(f"{v} / w/o" for v in args.variants) + " |"
+    lines = [header, "|" + "---|" * (3 + 2 * len(args.variants))]
+    for model, dataset, times in rows:
+        cells = [f"{times[v]:.2f}" for v in args.variants]
+        cells += [f"**{times[v] / times['w/o']:.2f}**" for v in args.variants]
+        lines.append(f"| {model} | {dataset} | {times['w/o']:.2f} | " + " | ".join(cells) + " |")
     table = "\n".join(lines)
+    command = "OMP_NUM_THREADS=1 .venv/bin/python scripts/bench_gls_training.py " + " ".join(
+        sys.argv[1:]
+    )
+    block = "\n".join(
+        [
+            "```",
+            command,
+            "```",
+            "",
+            f"Machine: {os.cpu_count()}-core {platform.machine()} CPU, torch {torch.__version__}, "
+            f"{torch.get_num_threads()} intra-op thread(s); load average (1/5/15 min) "
+            f"{load_before} before and {load_after} after; {args.steps} steps per epoch, "
+            f"best of {args.repeats} alternating epochs.",
+            "",
+            table,
+        ]
+    )
     print(table)
     if args.out:
-        Path(args.out).write_text(table + "\n")
+        write_block(Path(args.out), block)
 
 
 if __name__ == "__main__":
