@@ -45,7 +45,10 @@ PAPER = {
         "crps": (0.0171, 0.0004),
         "crps_sum": (0.0068, 0.0004),
     },
-    ("gpvar", "exchange_rate_nips", "gls"): {"crps": (0.0141, 0.0003), "crps_sum": (0.0117, 0.0004)},
+    ("gpvar", "exchange_rate_nips", "gls"): {
+        "crps": (0.0141, 0.0003),
+        "crps_sum": (0.0117, 0.0004),
+    },
     ("transformer", "exchange_rate_nips", "independent"): {
         "crps": (0.0092, 0.0002),
         "crps_sum": (0.0055, 0.0002),
@@ -199,7 +202,9 @@ def launch(args, jobs: list[tuple[str, str, int]]) -> None:
             if proc.poll() is None:
                 continue
             running.remove((proc, job))
-            status = "done" if proc.returncode == 0 else f"FAILED (see {run_dir(args, *job)}/worker.log)"
+            status = (
+                "done" if proc.returncode == 0 else f"FAILED (see {run_dir(args, *job)}/worker.log)"
+            )
             print(f"[reproduce_gls] {status}: {' '.join(map(str, job))}", flush=True)
             if args.out:
                 write_table(args, jobs)
@@ -248,7 +253,8 @@ def table(args, jobs: list[tuple[str, str, int]]) -> str:
             results = [
                 json.loads(path.read_text())
                 for m, lk, seed in jobs
-                if m == model and lk == likelihood
+                if m == model
+                and lk == likelihood
                 and (path := run_dir(args, m, lk, seed) / "result.json").exists()
             ]
             if not results:
@@ -288,9 +294,21 @@ def write_table(args, jobs) -> None:
             f"{r['num_samples']} samples per seed."
         )
     command = " ".join(
-        ["python scripts/reproduce_gls.py", "--dataset", args.dataset, "--model", *args.model,
-         "--likelihood", args.likelihood_arg, "--seeds", *map(str, args.seeds),
-         "--max-steps", str(args.max_steps), "--repeats", str(args.repeats)]
+        [
+            "python scripts/reproduce_gls.py",
+            "--dataset",
+            args.dataset,
+            "--model",
+            *args.model,
+            "--likelihood",
+            args.likelihood_arg,
+            "--seeds",
+            *map(str, args.seeds),
+            "--max-steps",
+            str(args.max_steps),
+            "--repeats",
+            str(args.repeats),
+        ]
         + (["--tag", args.tag] if args.tag else [])
         + [f"--set {kv}" for kv in args.set]
     )
@@ -324,8 +342,13 @@ def main() -> None:
     parser.add_argument("--runs-dir", default=str(REPO / "runs" / "reproduce_gls"))
     parser.add_argument("--out", default=str(REPO / "docs" / "gls_accuracy.md"))
     parser.add_argument("--tag", default="", help="name of a variant (with --set)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="CLI override for every run, e.g. model.forecaster.init_args.reg_w=0")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="CLI override for every run, e.g. model.forecaster.init_args.reg_w=0",
+    )
     parser.add_argument("--table-only", action="store_true", help="only rewrite the table")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from probforecast.data import ForecastDataModule
-from probforecast.data import DataError, SyntheticOptions
+from probforecast.data import DataError, ForecastDataModule, SyntheticOptions
 from probforecast.data.splits import (
     border_split,
     consecutive_split,
@@ -192,7 +191,9 @@ def test_an_option_the_protocol_does_not_read_is_an_error(protocol, option, valu
     kwargs = {"num_test_windows": 3} if protocol == "gls_paper" else {}
     dm = _synthetic(protocol=protocol, **{**kwargs, option: value})
     name = "gls_paper" if protocol == "gls_paper" else "rolling"
-    with pytest.raises(DataError, match=f"'{name}' split protocol, which does not read data.{option}"):
+    with pytest.raises(
+        DataError, match=f"'{name}' split protocol, which does not read data.{option}"
+    ):
         dm.setup("fit")
 
 
@@ -206,7 +207,9 @@ def test_border_protocols_refuse_the_rolling_options(tmp_path):
     frame.to_csv(path, index=False)
     for option in ("num_val_windows", "num_test_windows"):
         dm = ForecastDataModule(str(path), context_length=24, prediction_length=6, **{option: 2})
-        with pytest.raises(DataError, match=f"'ratio' split protocol, which does not read data.{option}"):
+        with pytest.raises(
+            DataError, match=f"'ratio' split protocol, which does not read data.{option}"
+        ):
             dm.setup("fit")
     dm = ForecastDataModule(str(path), context_length=24, prediction_length=6, max_val_windows=2,
                             split_ratios=(0.6, 0.2, 0.2))  # fmt: skip

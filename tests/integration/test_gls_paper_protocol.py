@@ -18,8 +18,12 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("config", ["gpvar/exchange_rate_nips", "transformer/exchange_rate_nips_independent"])
-def test_paper_protocol_fit_selects_on_validation_nll_then_tests(config, tmp_path, data_root, monkeypatch):
+@pytest.mark.parametrize(
+    "config", ["gpvar/exchange_rate_nips", "transformer/exchange_rate_nips_independent"]
+)
+def test_paper_protocol_fit_selects_on_validation_nll_then_tests(
+    config, tmp_path, data_root, monkeypatch
+):
     warnings.simplefilter("ignore")
     root = tmp_path / "run"
     cli = ProbForecastCLI(
@@ -35,7 +39,9 @@ def test_paper_protocol_fit_selects_on_validation_nll_then_tests(config, tmp_pat
         run=False,
     )
     assert cli.datamodule.protocol == "gls_paper"
-    assert [c.monitor for c in cli.trainer.callbacks if isinstance(c, EarlyStopping)] == ["val/loss"]
+    assert [c.monitor for c in cli.trainer.callbacks if isinstance(c, EarlyStopping)] == [
+        "val/loss"
+    ]
     assert cli.model.val_num_samples == 0
     sample_calls = []
     original = cli.model.forecaster.sample

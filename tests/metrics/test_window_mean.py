@@ -28,15 +28,20 @@ def test_scores_match_the_per_window_references():
     got = window_mean_scores(torch.tensor(samples), torch.tensor(target))
     for w in range(b):
         point = ps.crps_ensemble(target[w], np.moveaxis(samples[w], 0, -1))
-        np.testing.assert_allclose(got["crps"][w], point.sum() / np.abs(target[w]).sum(), rtol=1e-10)
+        np.testing.assert_allclose(
+            got["crps"][w], point.sum() / np.abs(target[w]).sum(), rtol=1e-10
+        )
         ysum, xsum = target[w].sum(-1), samples[w].sum(-1)  # [Q], [S, Q]
         crps_sum = ps.crps_ensemble(ysum, xsum.T).sum() / np.abs(ysum).sum()
         np.testing.assert_allclose(got["crps_sum"][w], crps_sum, rtol=1e-10)
-        np.testing.assert_allclose(got["energy_score"][w], _energy_fair(samples[w], target[w]), rtol=1e-10)
+        np.testing.assert_allclose(
+            got["energy_score"][w], _energy_fair(samples[w], target[w]), rtol=1e-10
+        )
     # the window mean differs from the pooled ratio when scales differ
-    pooled = sum(
-        ps.crps_ensemble(target[w], np.moveaxis(samples[w], 0, -1)).sum() for w in range(b)
-    ) / np.abs(target).sum()
+    pooled = (
+        sum(ps.crps_ensemble(target[w], np.moveaxis(samples[w], 0, -1)).sum() for w in range(b))
+        / np.abs(target).sum()
+    )
     assert abs(float(got["crps"].mean()) - pooled) > 1e-3
 
 

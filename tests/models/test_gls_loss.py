@@ -52,12 +52,8 @@ def captured_heads(model, batch):
     """The loss's head outputs ``(mu, factor, diag)`` over the horizon, the hidden states they
     came from, and the correlation module's input and output ``C``."""
     seen = {}
-    h1 = model.head.register_forward_hook(
-        lambda m, i, o: seen.update(hidden=i[0], heads=o)
-    )
-    h2 = model.correlation.register_forward_hook(
-        lambda m, i, o: seen.update(corr_in=i[0], corr=o)
-    )
+    h1 = model.head.register_forward_hook(lambda m, i, o: seen.update(hidden=i[0], heads=o))
+    h2 = model.correlation.register_forward_hook(lambda m, i, o: seen.update(corr_in=i[0], corr=o))
     loss = model.loss(batch)
     h1.remove(), h2.remove()
     return loss, seen
