@@ -43,7 +43,9 @@ def effective_corr(corr: Tensor) -> Tensor:
     result = safe_cholesky(corr, name="correlation matrix C")
     if not bool(result.jittered.any()):
         return corr
-    return torch.where(result.jittered[..., None, None], result.tril @ result.tril.mT, corr)
+    product = result.tril @ result.tril.mT
+    product = 0.5 * (product + product.mT)  # exactly symmetric, as CovarianceLogdetQuad assumes
+    return torch.where(result.jittered[..., None, None], product, corr)
 
 
 def block_indicator(d: int, b: int, dtype: torch.dtype, device: torch.device) -> Tensor:
