@@ -110,19 +110,23 @@ def test_paths_match_dense_reference(method, analytic, masked, batch, corr_batch
             assert torch.isfinite(g1).all()
 
 
-def test_sample_dims_in_front_of_value():
-    """``value [S, ..., D, B]`` with the parameters broadcast: one matrix per window, many residuals."""
+@pytest.mark.parametrize("masked", [False, True])
+def test_sample_dims_in_front_of_value(masked):
+    """``value [S, ..., D, B]`` with the parameters broadcast: one matrix per window, many residuals
+    (with a ``[S, ..., D, B]`` mask the covariance path gets one matrix per sample)."""
     d, b, r = 4, 2, 3
     loc, factor, diag, _ = random_params((3,), d, b, r, seed=40)
     corr = kernel_mixture_correlation(
         torch.tensor([0.5, 0.2, 0.3], dtype=F64), torch.tensor([1.0, 2.0], dtype=F64), d
     )
-    value = torch.randn(5, 1, d, b, generator=torch.Generator().manual_seed(41), dtype=F64)
+    gen = torch.Generator().manual_seed(41)
+    value = torch.randn(5, 1, d, b, generator=gen, dtype=F64)
+    mask = (torch.rand(5, 3, d, b, generator=gen) < 0.7) if masked else None
     results = []
     for method in ("capacitance", "covariance"):
         leaves = [t.detach().clone().requires_grad_() for t in (value, loc, factor, diag)]
         with gls_options(method=method):
-            out = gls_log_prob(*leaves, corr)
+            out = gls_log_prob(*leaves, corr, mask=mask)
         results.append((out, torch.autograd.grad(out.sum(), leaves)))
     (out_a, grad_a), (out_b, grad_b) = results
     assert out_a.shape == (5, 3)
