@@ -246,3 +246,33 @@ def test_resumable_loader_skips_the_batches_done_without_loading_them():
     assert [b.tolist() for b in resumable] == epochs[1][3:]
     assert len(loaded) == 2 * 4  # the skipped batches were never sliced
     assert resumable.state_dict() == {"epoch": 1, "batches_done": 3}
+
+
+# ---------------------------------------------------------------------- last.ckpt after every epoch
+@pytest.mark.parametrize("cls", [ForecastCheckpoint, ModelCheckpoint], ids=["ours", "lightning"])
+def test_last_ckpt_follows_every_validation_not_only_improvements(tmp_path, cls):
+    """With a zero learning rate the seeded validation scores are equal every epoch, so only
+    epoch 0 is a top-1 improvement; ``last.ckpt`` must still hold the last epoch (Lightning's
+    own callback writes it only alongside a top-k save: the control)."""
+    dm = ForecastDataModule(
+        "synthetic", context_length=48, prediction_length=4, batch_size=4,
+        num_batches_per_epoch=2,
+        synthetic=SyntheticOptions(num_series=2, length=300, num_test_windows=2),
+    )  # fmt: skip
+    dm.setup("fit")
+    forecaster = GaussianRNN(dm.target_dim, 48, 4, dm.freq, dm.num_time_features,
+                             hidden_size=4, num_layers=1)  # fmt: skip
+    callback = cls(
+        dirpath=tmp_path / "ck", monitor="val/crps", save_top_k=1, save_last=True,
+        filename="best",
+    )  # fmt: skip
+    trainer = pl.Trainer(
+        max_epochs=3, logger=False, enable_progress_bar=False, enable_model_summary=False,
+        num_sanity_val_steps=0, callbacks=[callback], default_root_dir=tmp_path,
+    )  # fmt: skip
+    frozen = ForecastModule(
+        forecaster, optimizer=lambda p: torch.optim.SGD(p, lr=0.0), num_samples=4
+    )
+    trainer.fit(frozen, dm)
+    assert load(tmp_path / "ck" / "best.ckpt")["epoch"] == 0
+    assert load(tmp_path / "ck" / "last.ckpt")["epoch"] == (2 if cls is ForecastCheckpoint else 0)

@@ -36,6 +36,24 @@ class ForecastCheckpoint(ModelCheckpoint):
     training loader replays the rest of the interrupted epoch (see ``utils/resumable.py``).
     """
 
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        due = self._should_save_on_train_epoch_end(trainer)
+        self._then_refresh_last(trainer, due, super().on_train_epoch_end, pl_module)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        due = not self._should_save_on_train_epoch_end(trainer)
+        self._then_refresh_last(trainer, due, super().on_validation_end, pl_module)
+
+    def _then_refresh_last(self, trainer: pl.Trainer, due: bool, hook, pl_module) -> None:
+        """Run Lightning's ``hook``, then make sure ``last.ckpt`` holds this epoch: Lightning
+        writes it only when a top-k checkpoint was written in the same step, so with
+        ``save_top_k=1`` a crash after ``patience`` epochs without improvement would resume
+        from the best epoch and lose every epoch since."""
+        due = due and self.save_last and not self._should_skip_saving_checkpoint(trainer)
+        hook(trainer, pl_module)
+        if due and self._last_global_step_saved != trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
     def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
         tmp = temporary_path(filepath)
         trainer.save_checkpoint(tmp, self.save_weights_only)  # rank 0 writes; all ranks barrier
