@@ -245,8 +245,8 @@ def _fmt(values: list[float]) -> str:
 def table(args, jobs: list[tuple[str, str, int]]) -> str:
     rows = [
         "| model | likelihood | seeds | CRPS | paper CRPS | in band | CRPS-sum | paper CRPS-sum "
-        "| in band | energy score | steps (best epoch) | fit s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| in band | energy score | CRPS per seed | passes | steps (best epoch) | fit s | test s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for model in dict.fromkeys(m for m, _, _ in jobs):
         for likelihood in dict.fromkeys(lk for _, lk, _ in jobs):
@@ -271,11 +271,16 @@ def table(args, jobs: list[tuple[str, str, int]]) -> str:
                 ]
             steps = ", ".join(f"{r['steps']} ({r['best_epoch']})" for r in results)
             fit = statistics.fmean(r["fit_seconds"] for r in results)
+            test = statistics.fmean(r["test_seconds"] for r in results)
+            passes = "/".join(sorted({str(r["repeats"]) for r in results}))
+            per_seed = ", ".join(f"{r['crps']:.4f}" for r in results)
             name = "w/ (GLS)" if likelihood == "gls" else "w/o"
             seeds = " ".join(str(r["seed"]) for r in results)
             rows.append(
                 f"| {model} | {name} | {seeds} | {' | '.join(cells)} | "
-                f"{_fmt([r['energy_score'] for r in results])} | {steps} | {fit:.0f} |"
+                f"{_fmt([r['energy_score'] for r in results])} | {per_seed} | {passes} | {steps} "
+                f"| {fit:.0f} "
+                f"| {test:.0f} |"
             )
     return "\n".join(rows)
 
@@ -290,8 +295,8 @@ def write_table(args, jobs) -> None:
         protocol = (
             f"Split: training steps < {r['train_end']}, validation starts {r['val_windows'][0]}.."
             f"{r['val_windows'][-1]}, test starts {r['test_windows'][0]}..{r['test_windows'][-1]} "
-            f"({len(r['test_windows'])} windows); {r['repeats']} sampling passes x "
-            f"{r['num_samples']} samples per seed."
+            f"({len(r['test_windows'])} windows); {r['num_samples']} samples per window and "
+            "sampling pass (passes per trained model: the passes column)."
         )
     command = " ".join(
         [
@@ -306,9 +311,8 @@ def write_table(args, jobs) -> None:
             *map(str, args.seeds),
             "--max-steps",
             str(args.max_steps),
-            "--repeats",
-            str(args.repeats),
         ]
+        + ([] if args.table_only else ["--repeats", str(args.repeats)])
         + (["--tag", args.tag] if args.tag else [])
         + [f"--set {kv}" for kv in args.set]
     )
