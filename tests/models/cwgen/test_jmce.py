@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from probforecast.models import JMCE, CWDiff
+from probforecast.models import JMCE, CWDiff, CWFlow
 from probforecast.models.cwgen import jmce_loss, sliding_covariance
 from probforecast.models.module import ForecastModule
 from tests.models.cwgen._helpers import SMALL_JMCE, SMALL_NET, facts, random_batch
@@ -118,23 +118,27 @@ def test_two_stage_loads_the_checkpoint_and_freezes_it(tmp_path):
     jmce = _save_jmce_checkpoint(path)
     jmce_kwargs = {f"jmce_{k}": v for k, v in SMALL_JMCE.items()}
     model = CWDiff(**facts(), cov_window=7, jmce_checkpoint=str(path), **jmce_kwargs, **SMALL_NET)
+    loaded = model.jmce.state_dict()
     for k, v in jmce.state_dict().items():
-        assert torch.equal(model.jmce.state_dict()[k], v)
+        assert loaded[k] == v if k == "_extra_state" else torch.equal(loaded[k], v)
     assert not any(p.requires_grad for p in model.jmce.parameters())
     model.train()
     assert not model.jmce.training and model.net.training
-    before = {k: v.clone() for k, v in model.jmce.state_dict().items()}
+    before = {k: v.clone() for k, v in model.jmce.named_parameters()}
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=0.1)
     model.loss(random_batch()).backward()
     opt.step()
-    assert all(torch.equal(before[k], v) for k, v in model.jmce.state_dict().items())
+    assert all(torch.equal(before[k], v) for k, v in model.jmce.named_parameters())
 
 
 def test_checkpoint_errors_are_clear(tmp_path):
     jmce_kwargs = {f"jmce_{k}": v for k, v in SMALL_JMCE.items()}
     common = dict(**facts(), cov_window=7, **jmce_kwargs, **SMALL_NET)
+    missing = CWDiff(**common, jmce_checkpoint=str(tmp_path / "nope.ckpt"))  # only a warning
+    with pytest.raises(ValueError, match="nope.ckpt' does not exist"):
+        missing.loss(random_batch())
     with pytest.raises(ValueError, match="does not exist"):
-        CWDiff(**common, jmce_checkpoint=str(tmp_path / "nope.ckpt"))
+        missing.sample(random_batch(), 2)
     wide = tmp_path / "wide.ckpt"
     _save_jmce_checkpoint(wide, d_model=32)
     with pytest.raises(ValueError, match="other sizes"):
@@ -174,3 +178,74 @@ def test_ds_attention_matches_the_dense_formula(causal):
             logits = logits.masked_fill(torch.ones(5, 5, dtype=torch.bool).triu(1), float("-inf"))
         heads.append(torch.softmax(logits, -1) @ v[..., sl])
     assert torch.allclose(got, attn.out(torch.cat(heads, -1)), atol=1e-10)
+
+
+def test_jmce_state_carries_its_arguments_and_refuses_other_settings(tmp_path):
+    """A JMCE trained with cov_window=7, high_dim=False is refused by a CW model built with
+    cov_window=5, jmce_high_dim=True: one error naming both values of both arguments, raised
+    before any weight is copied."""
+    jmce = JMCE(**facts(), cov_window=7, **SMALL_JMCE)
+    config = jmce.state_dict()["_extra_state"]["jmce_config"]
+    assert config["cov_window"] == 7 and config["high_dim"] is False
+    assert config["label_len"] == 8 and config["d_model"] == SMALL_JMCE["d_model"]
+    path = tmp_path / "jmce.ckpt"
+    _save_jmce_checkpoint(path)
+    saved = torch.load(path, weights_only=True)["state_dict"]["forecaster._extra_state"]
+    assert saved["jmce_config"]["cov_window"] == 7
+    jmce_kwargs = {f"jmce_{k}": v for k, v in SMALL_JMCE.items()}
+    with pytest.raises(ValueError, match="other sizes or settings") as err:
+        CWDiff(
+            **facts(), cov_window=5, jmce_high_dim=True, jmce_checkpoint=str(path),
+            **jmce_kwargs, **SMALL_NET,
+        )  # fmt: skip
+    msg = str(err.value)
+    assert "cov_window: 7 in the checkpoint, 5 here" in msg
+    assert "high_dim: False in the checkpoint, True here" in msg
+    # a direct load_state_dict is refused the same way, and lambda_min is checked too
+    other = JMCE(**facts(), cov_window=7, lambda_min=0.2, **SMALL_JMCE)
+    with pytest.raises(ValueError, match="lambda_min: 0.1 in the checkpoint, 0.2 here"):
+        other.load_state_dict(jmce.state_dict())
+    # training-only arguments (dropout, w_eig) may differ
+    JMCE(**facts(), cov_window=7, **{**SMALL_JMCE, "dropout": 0.3}, w_eig=5.0).load_state_dict(
+        jmce.state_dict()
+    )
+
+
+def test_a_checkpoint_without_stored_arguments_still_loads(tmp_path, caplog):
+    jmce = JMCE(**facts(), cov_window=7, **SMALL_JMCE)
+    state = {k: v for k, v in ForecastModule(jmce, num_samples=2).state_dict().items()}
+    del state["forecaster._extra_state"]
+    path = tmp_path / "old.ckpt"
+    torch.save({"state_dict": state}, path)
+    jmce_kwargs = {f"jmce_{k}": v for k, v in SMALL_JMCE.items()}
+    model = CWDiff(**facts(), cov_window=7, jmce_checkpoint=str(path), **jmce_kwargs, **SMALL_NET)
+    assert model.jmce.weights_loaded and "cannot be checked" in caplog.text
+    for k, v in jmce.state_dict().items():
+        if k != "_extra_state":
+            assert torch.equal(model.jmce.state_dict()[k], v)
+
+
+@pytest.mark.parametrize("cls", [CWDiff, CWFlow])
+def test_a_two_stage_cw_checkpoint_reloads_without_the_jmce_file(cls, tmp_path):
+    """The CW checkpoint holds the frozen JMCE's weights: after the JMCE file is gone, a model
+    built from the same arguments and loaded from the CW state samples exactly as the
+    original."""
+    path = tmp_path / "jmce.ckpt"
+    _save_jmce_checkpoint(path)
+    jmce_kwargs = {f"jmce_{k}": v for k, v in SMALL_JMCE.items()}
+    args = dict(**facts(), cov_window=7, jmce_checkpoint=str(path), **jmce_kwargs, **SMALL_NET)
+    torch.manual_seed(0)
+    original = ForecastModule(cls(**args), num_samples=2)
+    cw_path = tmp_path / "cw.ckpt"
+    torch.save({"state_dict": original.state_dict()}, cw_path)
+    path.unlink()
+    torch.manual_seed(1)  # other random weights everywhere
+    rebuilt = ForecastModule(cls(**args), num_samples=2)
+    assert not rebuilt.forecaster.jmce.weights_loaded
+    rebuilt.load_state_dict(torch.load(cw_path, weights_only=True)["state_dict"])
+    assert rebuilt.forecaster.jmce.weights_loaded
+    batch = random_batch(b=2)
+    torch.manual_seed(2)
+    expected = original.forecaster.eval().sample(batch, 3)
+    torch.manual_seed(2)
+    assert torch.equal(rebuilt.forecaster.eval().sample(batch, 3), expected)

@@ -7,8 +7,12 @@ Axes: ``B`` windows, ``S`` samples, ``P`` history, ``Q`` horizon, ``N`` series.
   history, on the fly** (never cached by batch index: spec §15.5).
 
   - ``training="two_stage"``: the JMCE is loaded from ``jmce_checkpoint`` (a ForecastModule
-    checkpoint of ``probforecast.models.JMCE``), frozen and kept in eval mode; ``whitening`` is
-    ``symmetric`` (eigh, clamped at ``lambda_min``; the paper's default) or ``cholesky``.
+    checkpoint of ``probforecast.models.JMCE``; its stored arguments are checked first), frozen
+    and kept in eval mode; ``whitening`` is ``symmetric`` (eigh, clamped at ``lambda_min``; the
+    paper's default) or ``cholesky``. The JMCE's weights (and arguments) are part of the CW
+    model's own state, so a CW checkpoint reloads when the JMCE file has moved: the missing
+    file is then only a warning, and using the prior before any weights were loaded is the
+    error.
   - ``training="e2e"``: the JMCE is trained jointly, ``loss = (L_JMCE + L_gen) / 2``, Cholesky
     whitening without detaching so the generative loss reaches the JMCE (spec §7).
 * ``prior="standard"``: the "Raw" baseline, source ``N(0, I)``: same network and budget.
@@ -45,23 +49,32 @@ def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {list(options)}; got {value!r}")
 
 
+def _missing_jmce_message(path: str) -> str:
+    return (
+        f"jmce_checkpoint {path!r} does not exist; train the JMCE first "
+        "(probforecast fit --config configs/jmce/<dataset>.yaml) and pass its .ckpt, or load a "
+        "CW-Diff / CW-Flow checkpoint (it holds the frozen JMCE's weights)"
+    )
+
+
 def load_jmce_state(jmce: JMCE, path: str) -> None:
     """Load ``forecaster.*`` weights of a ForecastModule checkpoint into ``jmce`` (one clear error
-    when the file is missing, is not a JMCE checkpoint, or its sizes differ)."""
+    when the file is missing, is not a JMCE checkpoint, was trained with other arguments
+    (``JMCE.check_config``, before any weight is copied) or its sizes differ)."""
     file = Path(path).expanduser()
     if not file.is_file():
-        raise ValueError(
-            f"jmce_checkpoint {str(file)!r} does not exist; train the JMCE first "
-            "(probforecast fit --config configs/jmce/<dataset>.yaml) and pass its .ckpt"
-        )
+        raise ValueError(_missing_jmce_message(str(file)))
     ckpt = torch.load(file, map_location="cpu", weights_only=True)
     state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
         raise ValueError(f"jmce_checkpoint {str(file)!r} holds no state_dict")
     prefix = "forecaster."
     own = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    extra = own.get("_extra_state")
+    if isinstance(extra, dict):
+        jmce.check_config(extra.get("jmce_config", {}), f"jmce_checkpoint {str(file)!r}")
     expected = jmce.state_dict()
-    missing = sorted(set(expected) - set(own))
+    missing = sorted(set(expected) - set(own) - {"_extra_state"})
     unexpected = sorted(set(own) - set(expected))
     if missing or unexpected:
         raise ValueError(
@@ -73,7 +86,7 @@ def load_jmce_state(jmce: JMCE, path: str) -> None:
     wrong = [
         f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(expected[k].shape)}"
         for k, v in own.items()
-        if v.shape != expected[k].shape
+        if isinstance(v, Tensor) and v.shape != expected[k].shape
     ]
     if wrong:
         raise ValueError(
@@ -163,10 +176,19 @@ class CWGenerator(Forecaster):
                 high_dim=jmce_high_dim,
             )
             if training == "two_stage":
-                load_jmce_state(self.jmce, jmce_checkpoint)
+                self.jmce_checkpoint = str(jmce_checkpoint)
+                if Path(jmce_checkpoint).expanduser().is_file():
+                    load_jmce_state(self.jmce, jmce_checkpoint)
+                    log.info("CW prior: frozen JMCE loaded from %s", jmce_checkpoint)
+                else:  # its weights may come from a CW checkpoint loaded next
+                    log.warning(
+                        "jmce_checkpoint %s does not exist: the frozen JMCE's weights must come "
+                        "from a CW-Diff / CW-Flow checkpoint (else the first loss or sample "
+                        "call fails)",
+                        jmce_checkpoint,
+                    )
                 self.jmce.requires_grad_(False)
                 self.jmce.eval()
-                log.info("CW prior: frozen JMCE loaded from %s", jmce_checkpoint)
         self.net = ConditionalDenoiser(
             target_dim,
             context_length,
@@ -206,6 +228,8 @@ class CWGenerator(Forecaster):
         if self.jmce is None:
             return IdentityWhitening(torch.zeros_like(batch.future_target)), None
         if self.frozen_prior:
+            if not self.jmce.weights_loaded:
+                raise ValueError(_missing_jmce_message(self.jmce_checkpoint))
             with torch.no_grad():
                 mu, lower, covariance = self.jmce.estimate(batch)
             if self.whitening == "symmetric":

@@ -24,10 +24,18 @@ eigenvalues ``>= lambda_min`` by construction, the penalty is dropped, and ``L``
 factor.
 
 ``sample`` draws ``mu + L eps`` from ``N(mu_t, Sigma_t)``, independent over horizon steps.
+
+Self-describing state: ``state_dict()`` carries the constructor arguments under
+``_extra_state`` (``{"jmce_config": {...}}``); loading a state whose arguments differ in one
+that changes the estimate (``ESTIMATE_ARGS``: sizes, ``label_len``, ``cov_window``,
+``lambda_min``, ``high_dim``) raises one ``ValueError`` naming every differing argument with
+both values. ``dropout`` and ``w_eig`` act in training only and are not checked. A state
+without ``_extra_state`` (checkpoints written before it existed) loads with a warning.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import NamedTuple
 
@@ -46,6 +54,35 @@ from probforecast.models.cwgen.covariance import (
     triu_pack,
 )
 from probforecast.models.cwgen.whitening import CholeskyWhitening
+
+log = logging.getLogger(__name__)
+
+#: constructor arguments that change ``estimate``: a state trained with other values is refused
+ESTIMATE_ARGS = (
+    "target_dim",
+    "context_length",
+    "prediction_length",
+    "num_time_features",
+    "d_model",
+    "n_heads",
+    "e_layers",
+    "d_layers",
+    "d_ff",
+    "label_len",
+    "cov_window",
+    "lambda_min",
+    "high_dim",
+)
+
+
+def config_mismatch(saved: dict, own: dict) -> list[str]:
+    """``["cov_window: 7 in the checkpoint, 5 here", ...]`` for every ``ESTIMATE_ARGS`` entry
+    present in ``saved`` whose value differs from ``own``'s."""
+    return [
+        f"{k}: {saved[k]!r} in the checkpoint, {own[k]!r} here"
+        for k in ESTIMATE_ARGS
+        if k in saved and saved[k] != own[k]
+    ]
 
 
 class JMCELoss(NamedTuple):
@@ -128,19 +165,69 @@ class JMCE(Forecaster):
         self.cov_window, self.lambda_min, self.w_eig = cov_window, lambda_min, w_eig
         self.high_dim = high_dim
         self.label_len = context_length // 2 if label_len is None else label_len
+        sizes = dict(
+            d_model=d_model, n_heads=n_heads, e_layers=e_layers, d_layers=d_layers, d_ff=d_ff
+        )
+        #: the constructor arguments, stored in ``state_dict()`` (module docstring)
+        self.config = dict(
+            target_dim=target_dim,
+            context_length=context_length,
+            prediction_length=prediction_length,
+            num_time_features=num_time_features,
+            **sizes,
+            dropout=float(dropout),
+            label_len=self.label_len,
+            cov_window=cov_window,
+            lambda_min=float(lambda_min),
+            w_eig=float(w_eig),
+            high_dim=bool(high_dim),
+        )
+        #: True once a state (a checkpoint's weights) has been loaded into this JMCE
+        self.weights_loaded = False
         self.backbone = NonStationaryTransformer(
             channels=target_dim + num_packed(target_dim),
             seq_len=context_length,
             pred_len=prediction_length,
             label_len=self.label_len,
             num_time_features=num_time_features,
-            d_model=d_model,
-            n_heads=n_heads,
-            e_layers=e_layers,
-            d_layers=d_layers,
-            d_ff=d_ff,
             dropout=dropout,
+            **sizes,
         )
+
+    # ------------------------------------------------------------------ self-describing state
+    def get_extra_state(self) -> dict:
+        return {"jmce_config": dict(self.config)}
+
+    def set_extra_state(self, state: dict) -> None:
+        saved = state.get("jmce_config", {}) if isinstance(state, dict) else {}
+        self.check_config(saved)
+
+    def check_config(self, saved: dict, source: str = "the checkpoint") -> None:
+        """One ``ValueError`` naming every ``ESTIMATE_ARGS`` entry where ``saved`` differs."""
+        wrong = config_mismatch(saved, self.config)
+        if wrong:
+            raise ValueError(
+                f"{source} holds a JMCE trained with other sizes or settings ("
+                + "; ".join(wrong)
+                + "); set the JMCE arguments (for CW-Diff / CW-Flow: jmce_*, cov_window, "
+                "lambda_min, jmce_high_dim, and the data's lengths) to the JMCE run's values"
+            )
+
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, errors
+    ) -> None:
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, errors
+        )
+        extra = prefix + "_extra_state"
+        if extra in missing_keys:  # a checkpoint from before the config was stored
+            missing_keys.remove(extra)
+            log.warning(
+                "JMCE state without its stored arguments (an older checkpoint): cov_window, "
+                "lambda_min and high_dim cannot be checked"
+            )
+        if any(k.startswith(prefix) for k in state_dict):
+            self.weights_loaded = True
 
     def estimate(self, batch: ForecastBatch) -> tuple[Tensor, Tensor, Tensor]:
         """``(mu [B, Q, N], L [B, Q, N, N], Sigma [B, Q, N, N])`` from the batch's own history."""
