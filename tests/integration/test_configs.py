@@ -27,7 +27,10 @@ def _needs_data(config: str) -> bool:
 def _one_val_window(config: str) -> list[str]:
     """The option that limits validation to one window under the config's split protocol
     (setting an option the protocol does not read is an error)."""
-    dataset = yaml.safe_load((REPO / config).read_text()).get("data", {}).get("dataset")
+    data = yaml.safe_load((REPO / config).read_text()).get("data", {})
+    if data.get("protocol") == "probts":  # every window kept; one stride spans the range
+        return ["--data.val_stride", "1000000"]
+    dataset = data.get("dataset")
     protocol = DATASETS[dataset].protocol if dataset in DATASETS else "rolling"
     return ["--data.num_val_windows" if protocol == "rolling" else "--data.max_val_windows", "1"]
 
@@ -88,3 +91,32 @@ def test_horizon_overlay_stacks_on_a_dataset_config(tmp_path):
     )
     assert cli.datamodule.prediction_length == 192
     assert cli.model.forecaster.prediction_length == 192
+
+
+@pytest.mark.parametrize(
+    ("model_config", "overlay", "protocol", "aggregation", "test_windows"),
+    [
+        ("gaussian_rnn/etth1.yaml", "probts.yaml", "probts_ett", "window_mean", 30),
+        ("voldy_vae/etth1.yaml", "ltsf_stride1.yaml", "ett", "pooled", 2785),
+    ],
+)
+def test_protocol_overlays_switch_split_and_aggregation(
+    model_config, overlay, protocol, aggregation, test_windows, tmp_path
+):
+    """``protocols/probts.yaml`` and ``protocols/ltsf_stride1.yaml`` switch a config between
+    ProbTS' protocol (stride 96, mean of window ratios) and ours (stride 1, pooled ratios)."""
+    if not have_real_data():
+        pytest.skip(f"real datasets not found at {SHARED_DATA}")
+    cli = ProbForecastCLI(
+        args=[
+            *("--config", str(REPO / "configs" / model_config)),
+            *("--config", str(REPO / "configs" / "protocols" / overlay)),
+            *("--data.root", str(SHARED_DATA), "--data.cache_dir", str(tmp_path / "cache")),
+            *("--trainer.default_root_dir", str(tmp_path / "run"), "--trainer.logger", "false"),
+        ],
+        run=False,
+    )
+    cli.datamodule.setup("fit")
+    assert cli.datamodule.protocol_name == protocol
+    assert len(cli.datamodule.split.test_starts) == test_windows
+    assert cli.model.test_metrics["crps"].aggregation == aggregation

@@ -49,8 +49,8 @@ def test_fit_and_test_on_synthetic_with_an_ablation(tmp_path):
         str(REPO / "configs" / "voldy_vae" / "etth1.yaml"),
         "--data.dataset",
         "synthetic",
-        # the ETT config's window options are not read by synthetic's rolling protocol
-        *("--data.test_stride", "null", "--data.max_val_windows", "null"),
+        # synthetic data has no LTSF borders: its own (rolling) protocol, not ProbTS'
+        *("--data.protocol", "default"),
         "--data.prediction_length",
         "30",
         "--data.context_length",
@@ -72,7 +72,8 @@ def test_fit_and_test_on_etth1_with_a_horizon_overlay(tmp_path, data_root):
         str(REPO / "configs" / "voldy_vae" / "etth1.yaml"),
         "--config",
         str(REPO / "configs" / "voldy_vae" / "horizons" / "h192.yaml"),
-        *("--data.max_val_windows", "4", "--data.max_test_windows", "6"),
+        # ProbTS' protocol of the config, with fewer windows: ceil((2880 - 192) / 480) = 6
+        *("--data.val_stride", "480", "--data.test_stride", "480"),
         "--data.root",
         str(data_root),
         "--data.cache_dir",

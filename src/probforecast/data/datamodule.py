@@ -29,6 +29,7 @@ from probforecast.data.splits import (
     border_split,
     consecutive_split,
     ett_borders,
+    probts_split,
     ratio_borders,
     rolling_split,
 )
@@ -39,7 +40,10 @@ from probforecast.data.windows import EvaluationWindows, SeriesWindows, Training
 log = logging.getLogger(__name__)
 
 _STEPS_PER_HOUR = {"h": 1, "H": 1, "15min": 4, "15T": 4}
-SplitProtocol = Literal["default", "gls_paper"]
+SplitProtocol = Literal["default", "gls_paper", "probts"]
+PROTOCOLS: tuple[str, ...] = ("default", "gls_paper", "probts")
+#: ProbTS' ``test_rolling_length`` default, which VolDy-VAE's runs use for validation and test.
+PROBTS_ROLLING_LENGTH = 96
 _BORDER_OPTIONS = {"val_stride", "test_stride", "max_val_windows", "max_test_windows"}
 #: The split options each protocol reads; setting any other one is an error.
 _READS: dict[str, set[str]] = {
@@ -47,6 +51,8 @@ _READS: dict[str, set[str]] = {
     "ett": _BORDER_OPTIONS,
     "ratio": _BORDER_OPTIONS | {"split_ratios"},
     "gls_paper": {"num_test_windows"},
+    "probts_ett": {"val_stride", "test_stride"},
+    "probts_ratio": {"val_stride", "test_stride", "split_ratios"},
 }
 
 
@@ -79,10 +85,18 @@ class ForecastDataModule(pl.LightningDataModule):
             validation windows right before, training up to there; series of different
             lengths without timestamps (M4) start together, as in GluonTS' recipe that the
             paper's code used (so only the full-length M4 series reach the test windows).
+            ``probts``: ProbTS' long-horizon protocol (the pipeline of VolDy-VAE's numbers), on
+            datasets whose default is ``ett`` or ``ratio``: the same LTSF borders; validation and
+            test windows start at the beginning of their range and step by ``val_stride`` /
+            ``test_stride`` (default 96, ProbTS' ``test_rolling_length``), every window kept,
+            the last start strictly before ``end - Q`` (``splits.probts_rolling_starts``). Pair
+            it with ``model.metric_aggregation: window_mean`` (``configs/protocols/probts.yaml``
+            sets both).
         split_ratios: train/val/test ratios of the ``ratio`` protocol (default 0.7/0.1/0.2).
         val_stride, test_stride: step between rolling evaluation windows of the ``ett`` and
-            ``ratio`` protocols (default ``Q``: non-overlapping horizons; 1 is the long-horizon
-            benchmark protocol, ``P + Q`` is CW-Gen's non-overlapping segments).
+            ``ratio`` protocols (default ``Q``: non-overlapping horizons; 1 is the LTSF
+            loaders' every-start protocol, ``P + Q`` is CW-Gen's non-overlapping segments) and
+            of ``probts`` (default 96).
         max_val_windows, max_test_windows: ``ett`` / ``ratio``: keep at most this many evenly
             spaced windows (default: 32 validation windows, every test window).
         num_val_windows: validation windows of the ``rolling`` protocol (default 1).
@@ -99,6 +113,10 @@ class ForecastDataModule(pl.LightningDataModule):
         cache_dir: where converted datasets are cached (default ``$PROBFORECAST_CACHE``).
         download: allow GluonTS' own download when the local copy is missing.
         date_column: the timestamp column of CSV files.
+        missing_values: values that mean "not observed" in the raw file (e.g. ``[-9999]`` for
+            the sentinels of ``weather.csv``); they are masked like NaN (excluded from the
+            scaler's statistics, the loss and the metrics). Default: none, as the official LTSF
+            and ProbTS pipelines, which feed the sentinels to the model as values.
         synthetic: options of the built-in ``synthetic`` dataset.
         generator: options of the generated datasets (``kernelsynth``, ``lmc``, ``dynlmc_*``).
         train_source: train on synthetic windows (progressive or weighted mixing of generated
@@ -131,6 +149,7 @@ class ForecastDataModule(pl.LightningDataModule):
         cache_dir: str | None = None,
         download: bool = False,
         date_column: str = "date",
+        missing_values: list[float] | None = None,
         synthetic: SyntheticOptions | None = None,
         generator: GeneratorOptions | None = None,
         train_source: SyntheticSourceOptions | None = None,
@@ -146,8 +165,8 @@ class ForecastDataModule(pl.LightningDataModule):
         self.context_length = context_length
         self._prediction_length = prediction_length
         self._freq = freq
-        if protocol not in ("default", "gls_paper"):
-            raise DataError(f"protocol must be 'default' or 'gls_paper'; got {protocol!r}")
+        if protocol not in PROTOCOLS:
+            raise DataError(f"protocol must be one of {PROTOCOLS}; got {protocol!r}")
         self.protocol = protocol
         self.split_ratios = None if split_ratios is None else tuple(split_ratios)
         self.val_stride, self.test_stride = val_stride, test_stride
@@ -160,6 +179,12 @@ class ForecastDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.seed = seed
         self.cache_dir, self.download, self.date_column = cache_dir, download, date_column
+        self.missing_values = None if missing_values is None else [float(v) for v in missing_values]
+        if self.missing_values is not None and not all(np.isfinite(self.missing_values)):
+            raise DataError(
+                f"missing_values must be finite numbers (NaN and inf are already masked); got "
+                f"{missing_values}"
+            )
         self.synthetic = synthetic or SyntheticOptions()
         self.generator = generator or GeneratorOptions()
         self.train_source = train_source
@@ -207,6 +232,10 @@ class ForecastDataModule(pl.LightningDataModule):
     @cached_property
     def prepared(self) -> PreparedData:
         values, start, train_length, test_lengths = grouped_arrays(self.loaded.datasets)
+        if self.missing_values:
+            sentinel = np.isin(values, self.missing_values)
+            log.info("data.missing_values: %d entries masked", int(sentinel.sum()))
+            values = np.where(sentinel, np.nan, values)
         split = self._make_split(values.shape[0], train_length, test_lengths)
         split.check(self.context_length, self.prediction_length, self.dataset_name)
         raw = torch.from_numpy(values)
@@ -224,8 +253,19 @@ class ForecastDataModule(pl.LightningDataModule):
 
     @property
     def protocol_name(self) -> str:
-        """The split protocol in force: ``rolling``, ``ett``, ``ratio`` or ``gls_paper``."""
-        return "gls_paper" if self.protocol == "gls_paper" else self.loaded.info.protocol
+        """The split protocol in force: ``rolling``, ``ett``, ``ratio``, ``gls_paper``,
+        ``probts_ett`` or ``probts_ratio``."""
+        if self.protocol == "gls_paper":
+            return "gls_paper"
+        base = self.loaded.info.protocol
+        if self.protocol == "probts":
+            if base not in ("ett", "ratio"):
+                raise DataError(
+                    f"protocol 'probts' needs LTSF borders (a dataset whose default protocol is "
+                    f"'ett' or 'ratio'); dataset {self.dataset_name!r} uses {base!r}"
+                )
+            return f"probts_{base}"
+        return base
 
     def _make_split(self, length: int, train_length: int, test_lengths: list[int]) -> Split:
         info, q, name = self.loaded.info, self.prediction_length, self.protocol_name
@@ -240,7 +280,7 @@ class ForecastDataModule(pl.LightningDataModule):
             return consecutive_split(min(test_lengths), q, windows)
         if name == "rolling":
             return rolling_split(train_length, test_lengths, q, self.num_val_windows or 1)
-        if name == "ett":
+        if name in ("ett", "probts_ett"):
             steps = _STEPS_PER_HOUR.get(self.freq)
             if steps is None:
                 raise DataError(
@@ -249,6 +289,13 @@ class ForecastDataModule(pl.LightningDataModule):
             borders = ett_borders(length, steps)
         else:
             borders = ratio_borders(length, self.split_ratios or (0.7, 0.1, 0.2))
+        if name.startswith("probts"):
+            return probts_split(
+                borders,
+                q,
+                val_rolling_length=self.val_stride or PROBTS_ROLLING_LENGTH,
+                test_rolling_length=self.test_stride or PROBTS_ROLLING_LENGTH,
+            )
         return border_split(
             borders,
             q,

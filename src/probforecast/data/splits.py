@@ -6,6 +6,7 @@ dataset tensor. Training windows and the scaler only see ``[0, train_end)``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from probforecast.data.errors import DataError
@@ -87,6 +88,39 @@ def border_split(
     test_begin, test_end = n_train + n_val, n_train + n_val + n_test
     test = list(range(test_begin, test_end - prediction_length + 1, test_stride))
     return Split(n_train, _thin(val, max_val_windows), _thin(test, max_test_windows))
+
+
+def probts_rolling_starts(begin: int, end: int, prediction_length: int, rolling_length: int) -> list[int]:
+    """ProbTS' rolling evaluation windows over the range ``[begin, end)``: forecast starts
+    ``begin + i * rolling_length`` for ``i < ceil((end - begin - Q) / rolling_length)``.
+
+    This is ``get_rolling_test`` of ProbTS (and of the K2VAE fork that produced VolDy-VAE's
+    numbers): a start lies strictly before ``end - Q``, so when ``end - begin - Q`` is a multiple
+    of ``rolling_length`` the last horizon that would end exactly at ``end`` is left out (ETTh1
+    test, ``Q = 96``: 29 windows, not 30).
+    """
+    if rolling_length < 1:
+        raise DataError(f"the rolling length must be >= 1; got {rolling_length}")
+    count = max(0, math.ceil((end - begin - prediction_length) / rolling_length))
+    return [begin + i * rolling_length for i in range(count)]
+
+
+def probts_split(
+    borders: tuple[int, int, int],
+    prediction_length: int,
+    *,
+    val_rolling_length: int,
+    test_rolling_length: int,
+) -> Split:
+    """ProbTS' long-horizon protocol on LTSF borders (``ett_borders`` / ``ratio_borders``):
+    training up to the validation range; validation and test windows from
+    ``probts_rolling_starts`` over their ranges, every window kept (no thinning); contexts reach
+    back into the previous range. VolDy-VAE's code uses ``test_rolling_length = 96`` for both."""
+    n_train, n_val, n_test = borders
+    val = probts_rolling_starts(n_train, n_train + n_val, prediction_length, val_rolling_length)
+    begin = n_train + n_val
+    test = probts_rolling_starts(begin, begin + n_test, prediction_length, test_rolling_length)
+    return Split(n_train, tuple(val), tuple(test))
 
 
 def ett_borders(length: int, steps_per_hour: int) -> tuple[int, int, int]:

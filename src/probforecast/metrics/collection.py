@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 
 from torchmetrics import Metric, MetricCollection
 
+from ._ratio import Aggregation, check_aggregation
 from .calibration import QICE, Coverage, IntervalWidth, QuantileCoverageError
 from .correlation import ProbCorr
 from .crps import CRPS, CRPSQuantile, CRPSSum
@@ -17,9 +18,12 @@ from .sample_error import ProbMAE, ProbMSE
 MetricBuilder = Callable[..., Metric]
 
 
-def _crps_quantile(*, quantile_levels: Sequence[float] | None = None, **_: object) -> Metric:
+def _crps_quantile(
+    *, quantile_levels: Sequence[float] | None = None, aggregation: str = "pooled", **_: object
+) -> Metric:
     return CRPSQuantile(
-        quantiles=DEFAULT_CRPS_QUANTILES if quantile_levels is None else quantile_levels
+        quantiles=DEFAULT_CRPS_QUANTILES if quantile_levels is None else quantile_levels,
+        aggregation=aggregation,
     )
 
 
@@ -43,27 +47,51 @@ def _plain(cls: type[Metric], **fixed: object) -> MetricBuilder:
     return build
 
 
+def _windowed(cls: type[Metric], **fixed: object) -> MetricBuilder:
+    """Builder of a ratio metric that takes the collection's ``aggregation``."""
+
+    def build(*, aggregation: str = "pooled", **_: object) -> Metric:
+        return cls(aggregation=aggregation, **fixed)
+
+    build.__name__ = f"build_{cls.__name__}"
+    return build
+
+
 #: Name -> builder ``(*, quantile_levels=None, interval_level=0.9) -> Metric``.
 METRIC_REGISTRY: dict[str, MetricBuilder] = {
-    "crps": _plain(CRPS, normalize=True),
-    "crps_unnormalized": _plain(CRPS, normalize=False),
+    "crps": _windowed(CRPS, normalize=True),
+    "crps_unnormalized": _windowed(CRPS, normalize=False),
     "crps_quantile": _crps_quantile,
-    "crps_sum": _plain(CRPSSum),
+    "crps_sum": _windowed(CRPSSum),
     "energy_score": _plain(EnergyScore),
     "qice": _plain(QICE),
     "quantile_coverage_error": _plain(QuantileCoverageError),
     "coverage": _coverage,
     "interval_width": _interval_width,
     "normalized_interval_width": _normalized_interval_width,
-    "nmae": _plain(NMAE),
-    "nrmse": _plain(NRMSE),
-    "mse": _plain(MSE),
-    "mae": _plain(MAE),
+    "nmae": _windowed(NMAE),
+    "nrmse": _windowed(NRMSE),
+    "mse": _windowed(MSE),
+    "mae": _windowed(MAE),
     "variogram_score": _plain(VariogramScore),
     "prob_corr": _plain(ProbCorr),
     "prob_mse": _plain(ProbMSE),
     "prob_mae": _plain(ProbMAE),
 }
+
+#: Ratio metrics whose value depends on ``aggregation`` (pooled sums or mean of window ratios).
+#: The others average per entry (coverage, QICE, widths, MSE, MAE), per window (energy and
+#: variogram scores) or per series (ProbCorr); for fully observed windows of one size their
+#: pooled value is already the mean over windows. ``nrmse`` (a square root of a mean) has
+#: no window-mean form here and is refused with ``window_mean``.
+WINDOW_RATIO_METRICS: tuple[str, ...] = (
+    "crps",
+    "crps_unnormalized",
+    "crps_quantile",
+    "crps_sum",
+    "nmae",
+)
+_NO_WINDOW_MEAN = ("nrmse",)
 
 #: Names whose key carries the interval level, e.g. ``coverage`` -> ``coverage_90``.
 _LEVELLED = ("coverage", "interval_width", "normalized_interval_width")
@@ -98,6 +126,7 @@ def build_metric_collection(
     metrics: Sequence[str] | None = None,
     quantile_levels: Sequence[float] | None = None,
     interval_level: float = 0.9,
+    aggregation: Aggregation = "pooled",
 ) -> MetricCollection:
     """Build the standard metric collection of a run.
 
@@ -108,6 +137,9 @@ def build_metric_collection(
             (pass ``[0.1, ..., 0.9]`` for ProbTS's default).
         interval_level: central interval of ``coverage`` / ``interval_width`` (keys
             ``coverage_90``, ``interval_width_90`` for 0.9).
+        aggregation: how the ratio metrics (``WINDOW_RATIO_METRICS``) combine windows:
+            ``pooled`` (sum of numerators over sum of denominators) or ``window_mean`` (mean of
+            per-window ratios, ProbTS' evaluator and the GLS paper).
 
     Returns:
         A ``MetricCollection``; call ``update(samples, target, mask=..., past_target=...,
@@ -121,9 +153,10 @@ def build_metric_collection(
     if unknown or not names or len(set(names)) != len(names):
         problem = f"unknown metric(s) {unknown}" if unknown else f"empty or repeated names {names}"
         raise ValueError(f"{problem}; valid names: {sorted(METRIC_REGISTRY)}")
+    check_aggregation(aggregation)
     built = {
         metric_key(n, interval_level): METRIC_REGISTRY[n](
-            quantile_levels=quantile_levels, interval_level=interval_level
+            quantile_levels=quantile_levels, interval_level=interval_level, aggregation=aggregation
         )
         for n in names
     }

@@ -55,6 +55,11 @@ class ForecastModule(pl.LightningModule):
         interval_level: central-interval level of ``coverage`` / ``interval_width`` /
             ``normalized_interval_width`` (0.9 default; VolDy-VAE's tables use 0.95); the keys
             carry it (``test/coverage_95``).
+        metric_aggregation: how the ratio metrics (``crps``, ``crps_quantile``, ``crps_sum``,
+            ``nmae``) combine windows: ``pooled`` (default; sum over every window of the
+            numerator over the sum of the denominator) or ``window_mean`` (each window's ratio,
+            e.g. its CRPS over its own sum ``|y|``, then the mean over windows: ProbTS' evaluator,
+            used by VolDy-VAE's tables, and the GLS paper).
         sample_seed: seeds sampling at validation/test (reproducible evaluation).
         sample_seed_scope: ``"window"`` (default) seeds every window by its start, so a
             window's samples do not depend on which other windows share its batch: results are
@@ -79,6 +84,7 @@ class ForecastModule(pl.LightningModule):
         metrics: list[str] | None = None,
         metrics_on_scaled: bool = False,
         interval_level: float = 0.9,
+        metric_aggregation: Literal["pooled", "window_mean"] = "pooled",
         sample_seed: int = 0,
         sample_seed_scope: Literal["window", "batch"] = "window",
     ) -> None:
@@ -106,10 +112,10 @@ class ForecastModule(pl.LightningModule):
         if not 0.0 < interval_level < 1.0:
             raise ValueError(f"interval_level must lie in (0, 1); got {interval_level}")
         self.val_metrics = build_metric_collection(
-            "val/", metrics=metrics, interval_level=interval_level
+            "val/", metrics=metrics, interval_level=interval_level, aggregation=metric_aggregation
         )
         self.test_metrics = build_metric_collection(
-            "test/", metrics=metrics, interval_level=interval_level
+            "test/", metrics=metrics, interval_level=interval_level, aggregation=metric_aggregation
         )
 
     # ------------------------------------------------------------------ training

@@ -1,7 +1,8 @@
 """Point-forecast errors of a sample forecast: NMAE (median), NRMSE, MSE and MAE (mean).
 
-Axes: ``B`` windows, ``S`` samples, ``Q`` horizon, ``N`` series. All ratios are ratios of
-sums over every observed entry (not means of per-window ratios).
+Axes: ``B`` windows, ``S`` samples, ``Q`` horizon, ``N`` series. The functions' ratios
+are ratios of sums over every observed entry; ``window_point_sums`` gives the per-window sums
+from which the metric classes also form means of per-window ratios.
 """
 
 from __future__ import annotations
@@ -24,20 +25,35 @@ class PointErrorSums(NamedTuple):
     count: Tensor
 
 
-def _sums(point: Tensor, target: Tensor, mask: Tensor | None) -> PointErrorSums:
+def window_point_sums(point: Tensor, target: Tensor, mask: Tensor | None) -> PointErrorSums:
+    """Error sums of ``point [B, Q, N]`` over the observed entries of each window: ``[B]`` each."""
     err = point - target
     y = observed_target(target, mask)
     if mask is not None:
         err = torch.where(mask, err, torch.zeros((), dtype=err.dtype, device=err.device))
-        count = mask.sum(dtype=torch.float64)
+        count = mask.flatten(1).sum(-1, dtype=torch.float64)
     else:
-        count = torch.tensor(float(target.numel()), dtype=torch.float64, device=target.device)
+        count = torch.full(
+            (target.shape[0],),
+            float(target[0].numel()) if len(target) else 0.0,
+            dtype=torch.float64,
+            device=target.device,
+        )
     return PointErrorSums(
-        err.square().sum(dtype=torch.float64),
-        err.abs().sum(dtype=torch.float64),
-        y.abs().sum(dtype=torch.float64),
+        err.square().flatten(1).sum(-1, dtype=torch.float64),
+        err.abs().flatten(1).sum(-1, dtype=torch.float64),
+        y.abs().flatten(1).sum(-1, dtype=torch.float64),
         count,
     )
+
+
+def _sums(point: Tensor, target: Tensor, mask: Tensor | None) -> PointErrorSums:
+    return PointErrorSums(*(v.sum() for v in window_point_sums(point, target, mask)))
+
+
+def median_forecast(samples: Tensor) -> Tensor:
+    """``[B, S, Q, N] -> [B, Q, N]`` sample median (linear interpolation, as ``np.quantile``)."""
+    return sample_quantiles(samples, (0.5,))[0]
 
 
 def mean_point_sums(
@@ -53,7 +69,7 @@ def median_point_sums(
 ) -> PointErrorSums:
     """Error sums of the sample median (linear interpolation, as ``np.quantile(x, 0.5)``)."""
     mask = check_forecast(samples, target, mask)
-    return _sums(sample_quantiles(samples, (0.5,))[0], target, mask)
+    return _sums(median_forecast(samples), target, mask)
 
 
 def nmae(samples: Tensor, target: Tensor, *, mask: Tensor | None = None) -> Tensor:

@@ -1,0 +1,121 @@
+"""The ``probts`` split protocol (ProbTS' ``get_rolling_test``, VolDy-VAE's pipeline) and the
+``missing_values`` option (weather.csv's -9999 sentinels)."""
+
+from __future__ import annotations
+
+import gzip
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from probforecast.data import ForecastDataModule
+from probforecast.data.errors import DataError
+from probforecast.data.splits import probts_rolling_starts, probts_split
+
+
+def _get_rolling_test_ends(begin: int, end: int, pred_len: int, rolling: int) -> list[int]:
+    """ProbTS ``get_rolling_test``: the series is cut at ``rolling_end``; the window's horizon is
+    its last ``pred_len`` steps, so the forecast starts at ``rolling_end - pred_len``."""
+    n = math.ceil((end - begin - pred_len) / rolling)
+    return [begin + pred_len + i * rolling - pred_len for i in range(n)]
+
+
+@pytest.mark.parametrize(
+    ("begin", "end", "q", "r"),
+    [
+        (11520, 14400, 96, 96),
+        (11520, 14400, 720, 96),
+        (0, 100, 10, 7),
+        (0, 105, 5, 10),
+        (3, 9, 6, 2),
+    ],
+)
+def test_rolling_starts_follow_probts(begin, end, q, r):
+    assert probts_rolling_starts(begin, end, q, r) == _get_rolling_test_ends(begin, end, q, r)
+
+
+def test_etth1_windows_as_probts():
+    split = probts_split((8640, 2880, 2880), 96, val_rolling_length=96, test_rolling_length=96)
+    assert split.train_end == 8640
+    # 29, not 30: the start 11520 + 2784 whose horizon ends exactly at the border is left out
+    assert split.test_starts == tuple(range(11520, 11520 + 29 * 96, 96))
+    assert split.val_starts == tuple(range(8640, 8640 + 29 * 96, 96))
+    long = probts_split((8640, 2880, 2880), 720, val_rolling_length=96, test_rolling_length=96)
+    assert len(long.val_starts) == len(long.test_starts) == 23  # fidelity note: 23 at H = 720
+
+
+def test_datamodule_probts_protocol_on_ett_and_ratio_data(data_root, cache_dir):
+    dm = ForecastDataModule(
+        "etth1", root=str(data_root), context_length=96, protocol="probts", cache_dir=str(cache_dir)
+    )
+    dm.setup("fit")
+    assert dm.protocol_name == "probts_ett"
+    assert dm.split.test_starts == tuple(range(11520, 11520 + 29 * 96, 96))
+    weather = ForecastDataModule(
+        "weather",
+        root=str(data_root),
+        context_length=96,
+        protocol="probts",
+        cache_dir=str(cache_dir),
+    )
+    weather.setup("fit")
+    length = weather.prepared.raw_values.shape[0]
+    n_train, n_test = int(0.7 * length), int(0.2 * length)
+    begin = length - n_test
+    assert weather.split.train_end == n_train
+    assert weather.split.test_starts == tuple(_get_rolling_test_ends(begin, length, 96, 96))
+    assert weather.split.val_starts[0] == n_train
+
+
+def test_probts_protocol_refuses_rolling_datasets_and_unread_options(data_root, cache_dir):
+    gluonts = ForecastDataModule(
+        "exchange_rate_nips", root=str(data_root), protocol="probts", cache_dir=str(cache_dir)
+    )
+    with pytest.raises(DataError, match="protocol 'probts' needs LTSF borders"):
+        gluonts.setup("fit")
+    thinned = ForecastDataModule(
+        "etth1",
+        root=str(data_root),
+        protocol="probts",
+        max_test_windows=10,
+        cache_dir=str(cache_dir),
+    )
+    with pytest.raises(DataError, match="does not read data.max_test_windows"):
+        thinned.setup("fit")
+    ratios = ForecastDataModule(
+        "etth1",
+        root=str(data_root),
+        protocol="probts",
+        split_ratios=(0.6, 0.2, 0.2),
+        cache_dir=str(cache_dir),
+    )
+    with pytest.raises(DataError, match="split_ratios"):
+        ratios.setup("fit")
+
+
+def test_missing_values_masks_weather_sentinels(data_root, cache_dir):
+    with gzip.open(data_root / "weather" / "weather.csv.gz") as fh:
+        frame = pd.read_csv(fh).drop(columns="date")
+    sentinels = int((frame.to_numpy() == -9999).sum())
+    assert sentinels > 0
+    kept = ForecastDataModule("weather", root=str(data_root), cache_dir=str(cache_dir))
+    masked = ForecastDataModule(
+        "weather", root=str(data_root), missing_values=[-9999], cache_dir=str(cache_dir)
+    )
+    kept.setup("fit"), masked.setup("fit")
+    raw_kept, raw_masked = kept.prepared.raw_values.numpy(), masked.prepared.raw_values.numpy()
+    assert int(np.isnan(raw_masked).sum() - np.isnan(raw_kept).sum()) == sentinels
+    ot = list(frame.columns).index("OT")
+    train = frame["OT"].to_numpy()[: kept.split.train_end]
+    np.testing.assert_allclose(float(kept.prepared.windows.scale[ot]), train.std(ddof=0), rtol=1e-6)
+    clean = train[train != -9999]
+    np.testing.assert_allclose(
+        float(masked.prepared.windows.scale[ot]), clean.std(ddof=0), rtol=1e-6
+    )
+
+
+def test_missing_values_must_be_finite():
+    with pytest.raises(DataError, match="missing_values must be finite"):
+        ForecastDataModule("synthetic", missing_values=[float("nan")])
