@@ -1,14 +1,17 @@
 """VolDy-VAE benchmarks (issue 6): accuracy beside the paper's Tables XIII-XIV and efficiency.
 
 ``accuracy``: for each dataset x horizon x seed, fit from ``configs/voldy_vae/<dataset>.yaml``
-(+ the horizon overlay) within the stated budget, keep the checkpoint with the best validation
-CRPS, then score the test windows with 100 samples: CRPS as ProbTS computes it (quantile loss
+(+ the horizon overlay) within the stated budget (default the official one: <= 50 epochs of 100
+batches, early stopping with patience 10), validating under ``--protocol`` (default ProbTS'),
+keep the checkpoint with the best validation CRPS, then score the test split under BOTH
+protocols (one JSON line each): ``probts`` (windows every 96 steps, mean of per-window ratios)
+and ``stride1`` (every start thinned to ``--max-test-windows``, pooled ratios), with 100 samples: CRPS as ProbTS computes it (quantile loss
 over 19 levels / sum|y|), exact CRPS / sum|y|, NMAE (median), VolDy's QICE (x100), Cov95 (x100),
 Sharp95 (95% width / test std) and rho_sigma (lag-1 autocorrelation of the predicted scale,
 averaged over 8 latent draws). Prints a markdown table with mean +- std over seeds and the paper.
 
     python scripts/bench_voldy.py accuracy --data-root ../shared/data --datasets etth1 \
-        --horizons 96 --seeds 1 2 3 --epochs 10 --max-test-windows 500 --jsonl runs/voldy.jsonl
+        --horizons 96 --seeds 1 2 3 --set latent_dim=256 --jsonl runs/voldy.jsonl
     python scripts/bench_voldy.py table runs/voldy.jsonl      # mean +- std over the seeds
 
 ``efficiency``: ETTh2-shaped model (C=7, L=96, H=720), batch size 1, 100 samples (Table XII):
@@ -32,6 +35,7 @@ from pathlib import Path
 import torch
 
 from probforecast.cli import ProbForecastCLI
+from probforecast.data import ForecastDataModule
 from probforecast.data.batch import ForecastBatch
 from probforecast.metrics import build_metric_collection
 from probforecast.models import VolDyVAE
@@ -103,6 +107,20 @@ def paper_cells(dataset: str, horizon: int, bud: str) -> tuple[str, str]:
 
 
 # ---------------------------------------------------------------------------------- accuracy
+#: Evaluation protocols: the data options and metric aggregation of each (see configs/protocols).
+PROTOCOLS = ("probts", "stride1")
+
+
+def protocol_data_options(protocol: str, args) -> dict[str, object]:
+    """``probts``: ProbTS' windows stepping by 96, every window; ``stride1``: every test start
+    thinned to ``--max-test-windows``, validation stepping by H (at most 32)."""
+    if protocol == "probts":
+        return {"protocol": "probts", "val_stride": None, "test_stride": None,
+                "max_val_windows": None, "max_test_windows": None}  # fmt: skip
+    return {"protocol": "default", "val_stride": None, "test_stride": 1,
+            "max_val_windows": 32, "max_test_windows": args.max_test_windows}  # fmt: skip
+
+
 def build_cli(args, dataset: str, horizon: int, seed: int, run_dir: Path) -> ProbForecastCLI:
     configs = ["--config", str(REPO / "configs" / "voldy_vae" / f"{dataset}.yaml")]
     if horizon != 96:
@@ -110,6 +128,9 @@ def build_cli(args, dataset: str, horizon: int, seed: int, run_dir: Path) -> Pro
             "--config",
             str(REPO / "configs" / "voldy_vae" / "horizons" / f"h{horizon}.yaml"),
         ]
+    if args.protocol == "stride1":
+        configs += ["--config", str(REPO / "configs" / "protocols" / "ltsf_stride1.yaml")]
+        configs += [f"--data.max_test_windows={args.max_test_windows}"]
     overrides = [
         f"--seed_everything={seed}",
         f"--data.root={args.data_root}",
@@ -117,8 +138,6 @@ def build_cli(args, dataset: str, horizon: int, seed: int, run_dir: Path) -> Pro
         f"--trainer.default_root_dir={run_dir}",
         f"--trainer.max_epochs={args.epochs}",
         f"--data.num_batches_per_epoch={args.batches_per_epoch}",
-        f"--data.test_stride={args.test_stride}",
-        f"--data.max_test_windows={args.max_test_windows}",
         "--trainer.logger=false",
         "--trainer.enable_progress_bar=false",
         "--trainer.enable_model_summary=false",
@@ -127,15 +146,32 @@ def build_cli(args, dataset: str, horizon: int, seed: int, run_dir: Path) -> Pro
     ]
     for item in args.set or []:
         overrides.append(f"--model.forecaster.init_args.{item}")
+    for item in args.data_set or []:
+        overrides.append(f"--data.{item}")
     return ProbForecastCLI(args=configs + overrides, run=False)
 
 
+def protocol_datamodule(datamodule: ForecastDataModule, protocol: str, args) -> ForecastDataModule:
+    """The fitted run's data (same dataset, look-back, scaler range) under ``protocol``."""
+    given = {k: v for k, v in datamodule.hparams.items() if not k.startswith("_")}
+    options = {**given, **protocol_data_options(protocol, args)}
+    other = ForecastDataModule(**options)
+    other.setup("test")
+    if other.split.train_end != datamodule.split.train_end:
+        raise RuntimeError("the two protocols must share the training range (same scaler)")
+    return other
+
+
 @torch.no_grad()
-def evaluate(module: ForecastModule, datamodule, num_samples: int) -> dict[str, float]:
+def evaluate(
+    module: ForecastModule, datamodule, num_samples: int, aggregation: str
+) -> dict[str, float]:
     """Test metrics on the raw scale (VolDy-VAE's table keys) plus rho_sigma."""
     module.eval()
     device = module.device
-    metrics = build_metric_collection(metrics=METRICS, interval_level=0.95).to(device)
+    metrics = build_metric_collection(
+        metrics=METRICS, interval_level=0.95, aggregation=aggregation
+    ).to(device)
     width = build_metric_collection(metrics=["normalized_interval_width"], interval_level=0.95)
     width = width.to(device)
     std = datamodule.series_test_std.to(device)
@@ -175,30 +211,44 @@ def run_accuracy(args) -> None:
                 best = cli.trainer.checkpoint_callback.best_model_path
                 module = type(cli.model).load_from_checkpoint(best, forecaster=cli.model.forecaster)
                 module.to(cli.model.device)
-                start = time.perf_counter()
-                result = evaluate(module, cli.datamodule, args.num_samples)
-                result.update(
-                    fit_s=fit_s,
-                    test_s=time.perf_counter() - start,
-                    epochs=cli.trainer.current_epoch,
-                    test_windows=len(cli.datamodule.split.test_starts),
-                )
-                record = {"dataset": dataset, "H": horizon, "seed": seed, **result}
-                record["budget"] = budget(args)
-                print(json.dumps(record), flush=True)
-                if args.jsonl:
-                    with open(args.jsonl, "a") as f:
-                        f.write(json.dumps(record) + "\n")
-                per_seed.append(result)
+                ckpt = torch.load(best, map_location="cpu", weights_only=False)
+                best_epoch = int(ckpt.get("epoch", -2)) + 1  # 1-based
+                for protocol in PROTOCOLS:
+                    data = protocol_datamodule(cli.datamodule, protocol, args)
+                    start = time.perf_counter()
+                    aggregation = "window_mean" if protocol == "probts" else "pooled"
+                    result = evaluate(module, data, args.num_samples, aggregation)
+                    result.update(
+                        fit_s=fit_s,
+                        test_s=time.perf_counter() - start,
+                        epochs=cli.trainer.current_epoch,
+                        best_epoch=best_epoch,
+                        test_windows=len(data.split.test_starts),
+                    )
+                    record = {"dataset": dataset, "H": horizon, "seed": seed, **result}
+                    record["budget"] = budget(args, protocol)
+                    print(json.dumps(record), flush=True)
+                    if args.jsonl:
+                        with open(args.jsonl, "a") as f:
+                            f.write(json.dumps(record) + "\n")
+                    if protocol == "probts":
+                        per_seed.append(result)
             rows.append((dataset, horizon, per_seed))
-    print(format_table(rows, budget(args)))
+    print(format_table(rows, budget(args, "probts")))
 
 
-def budget(args) -> str:
+def budget(args, evaluated: str) -> str:
+    """The budget line of a table: training, selection protocol and the test protocol."""
+    test = (
+        "ProbTS protocol (test windows every 96 steps, all of them, mean of per-window ratios)"
+        if evaluated == "probts"
+        else f"stride-1 test windows (<= {args.max_test_windows} evenly spaced), pooled ratios"
+    )
     return (
-        f"{args.epochs} epochs x {args.batches_per_epoch} batches of 64, test stride "
-        f"{args.test_stride}, <= {args.max_test_windows} evenly spaced test windows, "
-        f"{args.num_samples} samples, init_args {args.set or []}"
+        f"<= {args.epochs} epochs x {args.batches_per_epoch} batches of 64, early stopping "
+        f"(patience 10) and best checkpoint on val/crps under the {args.protocol} protocol; "
+        f"test: {test}; {args.num_samples} samples, init_args {args.set or []}"
+        + (f", data {args.data_set}" if args.data_set else "")
     )
 
 
@@ -221,25 +271,41 @@ def _ms(values: list[float], digits: int = 3) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
+def in_band(values: list[float], paper: tuple[float, float] | None) -> str:
+    """``yes`` when |our mean - the paper's mean| <= 2 sqrt(our seed std^2 + the paper's std^2)
+    (the rule of docs/gls_accuracy.md: a two-sigma test on the difference of the means)."""
+    if paper is None:
+        return "-"
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    gap = abs(mean - paper[0])
+    return "yes" if gap <= 2 * (std**2 + paper[1] ** 2) ** 0.5 else f"no ({mean - paper[0]:+.3f})"
+
+
 def format_table(rows, bud: str) -> str:
     head = (
         f"\nBudget: {bud}.\n\n"
-        "| dataset | H | seeds | CRPS (ProbTS, 19 q) | paper CRPS | NMAE | paper NMAE | "
-        "exact CRPS | QICE | Cov95 | Sharp95 | ρσ | fit s/seed | windows |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "| dataset | H | seeds | CRPS (ProbTS, 19 q) | paper CRPS | in band | NMAE | paper NMAE | "
+        "in band | exact CRPS | QICE | Cov95 | Sharp95 | ρσ | best epoch | fit s/seed | windows |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
     lines = [head]
     for dataset, horizon, res in rows:
         pc, pn = paper_cells(dataset, horizon, bud)
+        ablation = any(f"'{arg}'" in bud for arg in PAPER_ABLATION)
+        paper = None if ablation else PAPER.get((dataset, horizon))
 
         def col(key, digits=3, res=res):
             return _ms([r[key] for r in res], digits)
 
+        band_c = in_band([r["crps_quantile"] for r in res], paper[0] if paper else None)
+        band_n = in_band([r["nmae"] for r in res], paper[1] if paper else None)
+        epochs = "/".join(str(r.get("best_epoch", "?")) for r in res)
         lines.append(
-            f"| {dataset} | {horizon} | {len(res)} | {col('crps_quantile')} | {pc} | "
-            f"{col('nmae')} | {pn} | "
+            f"| {dataset} | {horizon} | {len(res)} | {col('crps_quantile')} | {pc} | {band_c} | "
+            f"{col('nmae')} | {pn} | {band_n} | "
             f"{col('crps')} | {col('quantile_coverage_error', 2)} | {col('coverage_95', 1)} | "
-            f"{col('normalized_interval_width_95', 2)} | {col('rho_sigma', 2)} | "
+            f"{col('normalized_interval_width_95', 2)} | {col('rho_sigma', 2)} | {epochs} | "
             f"{statistics.fmean(r['fit_s'] for r in res):.0f} | {res[0]['test_windows']} |"
         )
     return "\n".join(lines)
@@ -335,12 +401,18 @@ def main(argv: list[str] | None = None) -> None:
     acc.add_argument("--datasets", nargs="+", default=["etth1"])
     acc.add_argument("--horizons", nargs="+", type=int, default=[96])
     acc.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
-    acc.add_argument("--epochs", type=int, default=10)
+    acc.add_argument("--epochs", type=int, default=50, help="max epochs (official: 50)")
     acc.add_argument("--batches-per-epoch", type=int, default=100)
-    acc.add_argument("--test-stride", type=int, default=1)
-    acc.add_argument("--max-test-windows", type=int, default=400)
+    acc.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="probts",
+        help="split of training and validation (selection); the test runs under both",
+    )
+    acc.add_argument("--max-test-windows", type=int, default=500, help="stride1 test windows")
     acc.add_argument("--num-samples", type=int, default=100)
     acc.add_argument("--set", nargs="*", help="forecaster init_args, e.g. scale_head=mlp")
+    acc.add_argument("--data-set", nargs="*", help="data options, e.g. missing_values=[-9999]")
     acc.add_argument("--run-root", default="runs/bench_voldy")
     acc.add_argument("--jsonl", default=None, help="append one JSON line per run to this file")
     tab = sub.add_parser("table")
