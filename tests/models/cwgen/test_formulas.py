@@ -65,14 +65,19 @@ def variant_kwargs(variant: str, tmp_path) -> dict:
 def reference_whiten(model, batch, x: torch.Tensor) -> torch.Tensor:
     """``A^{-1}(x - mu)`` in float64 from the model's JMCE estimate, written independently of
     ``whitening.py``: symmetric = ``V diag(max(lambda, lambda_min)^{-1/2}) V^T`` of ``Sigma``,
-    cholesky = dense solve with ``L``."""
+    cholesky = dense solve with the Cholesky factor of ``V diag(max(lambda, lambda_min)) V^T``
+    (two-stage) or of ``Sigma`` itself (e2e, no floor)."""
     with torch.no_grad():
         mu, lower, cov = (v.double() for v in model.jmce.estimate(batch))
     centred = (x.double() - mu).unsqueeze(-1)
+    lam, vec = torch.linalg.eigh(cov)
     if model.whitening == "symmetric":
-        lam, vec = torch.linalg.eigh(cov)
         inv_half = vec @ torch.diag_embed(lam.clamp_min(model.lambda_min).rsqrt()) @ vec.mT
         return (inv_half @ centred).squeeze(-1)
+    if model.training_mode == "two_stage":  # Cholesky factor of the same floored covariance
+        lower = torch.linalg.cholesky(
+            vec @ torch.diag_embed(lam.clamp_min(model.lambda_min)) @ vec.mT
+        )
     return torch.linalg.solve(lower, centred).squeeze(-1)
 
 
@@ -212,9 +217,11 @@ def reference_source(model, batch, eps: torch.Tensor) -> torch.Tensor:
     """``Z = mu + A eps`` in float64 from the JMCE estimate (``A`` = the whitening's factor)."""
     with torch.no_grad():
         mu, lower, cov = (v.double() for v in model.jmce.estimate(batch))
+    lam, vec = torch.linalg.eigh(cov)
     if model.whitening == "symmetric":
-        lam, vec = torch.linalg.eigh(cov)
         a = vec @ torch.diag_embed(lam.clamp_min(model.lambda_min).sqrt()) @ vec.mT
+    elif model.training_mode == "two_stage":
+        a = torch.linalg.cholesky(vec @ torch.diag_embed(lam.clamp_min(model.lambda_min)) @ vec.mT)
     else:
         a = lower
     return mu + (a @ eps.double().unsqueeze(-1)).squeeze(-1)

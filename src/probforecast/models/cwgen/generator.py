@@ -9,12 +9,17 @@ Axes: ``B`` windows, ``S`` samples, ``P`` history, ``Q`` horizon, ``N`` series.
   - ``training="two_stage"``: the JMCE is loaded from ``jmce_checkpoint`` (a ForecastModule
     checkpoint of ``probforecast.models.JMCE``; its stored arguments are checked first), frozen
     and kept in eval mode; ``whitening`` is ``symmetric`` (eigh, clamped at ``lambda_min``; the
-    paper's default) or ``cholesky``. The JMCE's weights (and arguments) are part of the CW
+    paper's default) or ``cholesky`` (triangular solve with the Cholesky factor of the same
+    floored covariance, ``whitening.floored_cholesky``). The JMCE's weights (and arguments) are part of the CW
     model's own state, so a CW checkpoint reloads when the JMCE file has moved: the missing
     file is then only a warning, and using the prior before any weights were loaded is the
     error.
   - ``training="e2e"``: the JMCE is trained jointly, ``loss = (L_JMCE + L_gen) / 2``, Cholesky
-    whitening without detaching so the generative loss reaches the JMCE (spec §7).
+    whitening without detaching so the generative loss reaches the JMCE (spec §7). No
+    eigenvalue floor here, as the official e2e code (its floor is commented out): the floor
+    needs ``eigh``, whose gradient is unstable at near-equal eigenvalues; the JMCE loss's
+    penalty ``w_eig relu(lambda_min - eig)`` keeps the spectrum above ``lambda_min`` in
+    training, and ``jmce_high_dim`` (``Sigma = U^T U + lambda_min I``) guarantees it.
 * ``prior="standard"``: the "Raw" baseline, source ``N(0, I)``: same network and budget.
 """
 
@@ -35,6 +40,7 @@ from probforecast.models.cwgen.whitening import (
     IdentityWhitening,
     SymmetricWhitening,
     Whitening,
+    floored_cholesky,
 )
 
 log = logging.getLogger(__name__)
@@ -234,7 +240,8 @@ class CWGenerator(Forecaster):
                 mu, lower, covariance = self.jmce.estimate(batch)
             if self.whitening == "symmetric":
                 return SymmetricWhitening(mu, covariance, eps=self.lambda_min), None
-            return CholeskyWhitening(mu, lower), None
+            # the same floored covariance as the symmetric path (one rotation apart)
+            return CholeskyWhitening(mu, floored_cholesky(covariance, self.lambda_min)), None
         estimate = self.jmce.estimate(batch)
         whitening = CholeskyWhitening(estimate[0], estimate[1])
         if not with_loss:
