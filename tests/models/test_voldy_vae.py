@@ -87,6 +87,40 @@ def test_two_stage_recursion_equals_one_pass_over_the_concatenation(cell):
     torch.testing.assert_close(torch.cat([sig_past, sig_future], 1), reference, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_future_scale_gradients_reach_the_past_through_the_transferred_state(cell):
+    """The state handed from the look-back to the future recursion is not detached: gradients
+    of the future scales w.r.t. the past latents and the RNN weights equal those of one pass
+    over ``[z_past; z_future]`` (detaching the state drops the past's share and fails here)."""
+    torch.manual_seed(0)
+    head = RecurrentScaleHead(6, 5, 12, cell=cell).double()
+    z_past = torch.randn(3, 4, 6, dtype=torch.float64, requires_grad=True)
+    z_future = torch.randn(3, 7, 6, dtype=torch.float64)
+    weights = torch.randn(3, 7, 12, dtype=torch.float64)
+    _, sig_future = head(z_past, z_future)
+    got = torch.autograd.grad((sig_future * weights).sum(), [z_past, *head.rnn.parameters()])
+    hidden, _ = head.rnn(torch.cat([z_past, z_future], dim=1))
+    reference = torch.nn.functional.softplus(head.proj(hidden[:, 4:])) + 1e-6
+    want = torch.autograd.grad((reference * weights).sum(), [z_past, *head.rnn.parameters()])
+    assert got[0].abs().max() > 1e-3
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-12)
+
+
+def test_model_future_scale_depends_on_the_look_back_only_through_the_gru_state_when_proj_is_off():
+    """With the future projection zeroed, the future latents carry no look-back information; the
+    future scales must still receive gradient from the past latents via the GRU state."""
+    torch.manual_seed(0)
+    vae = VolDyVAE(2, 48, 24, patch_len=24, **TINY).eval()
+    for p in vae.future_proj.parameters():
+        torch.nn.init.zeros_(p)
+    vae.encode(make_batch(2, 48, 24, 2))  # RevIN statistics
+    z_past = torch.randn(2, 2, 8, requires_grad=True)
+    scale = vae.decode(z_past, with_past=False).scale
+    (grad,) = torch.autograd.grad(scale.sum(), z_past)
+    assert grad.abs().max() > 1e-4
+
+
 def test_state_transfer_carries_the_past_into_the_future_scales():
     torch.manual_seed(0)
     head = RecurrentScaleHead(6, 5, 12).double()
