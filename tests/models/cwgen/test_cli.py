@@ -44,9 +44,9 @@ def forecaster_state(path) -> dict:
 def test_two_stage_pipeline_jmce_then_cw_diff_and_cw_flow(tmp_path):
     jmce_root = tmp_path / "jmce"
     fit("configs/jmce/synthetic.yaml", jmce_root)
-    ckpt = jmce_root / "checkpoints" / "last.ckpt"
+    ckpt = jmce_root / "checkpoints" / "best.ckpt"  # the lowest val/loss (configs/jmce)
     jmce_state = forecaster_state(ckpt)
-    assert jmce_state and "val/crps" in str(torch.load(ckpt, weights_only=True)["callbacks"])
+    assert jmce_state and "val/loss" in str(torch.load(ckpt, weights_only=True)["callbacks"])
 
     use = ["--model.forecaster.init_args.jmce_checkpoint", str(ckpt)]
     diff_root = tmp_path / "cw_diff"

@@ -9,6 +9,7 @@ from probforecast.models.cwgen.diffusion import CWDiff
 from probforecast.models.cwgen.flow import CWFlow
 from probforecast.models.cwgen.generator import CWGenerator, load_jmce_state
 from probforecast.models.cwgen.jmce import JMCE, JMCELoss, jmce_loss
+from probforecast.models.cwgen.optim import CWAdamW
 from probforecast.models.cwgen.whitening import (
     CholeskyWhitening,
     IdentityWhitening,
@@ -18,6 +19,7 @@ from probforecast.models.cwgen.whitening import (
 
 __all__ = [
     "JMCE",
+    "CWAdamW",
     "CWDiff",
     "CWFlow",
     "CWGenerator",

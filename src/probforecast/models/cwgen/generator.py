@@ -35,6 +35,7 @@ from probforecast.data.batch import ForecastBatch
 from probforecast.models.base import Forecaster
 from probforecast.models.cwgen.denoiser import ConditionalDenoiser
 from probforecast.models.cwgen.jmce import JMCE
+from probforecast.models.cwgen.optim import mark_jmce_parameters
 from probforecast.models.cwgen.whitening import (
     CholeskyWhitening,
     IdentityWhitening,
@@ -181,6 +182,7 @@ class CWGenerator(Forecaster):
                 w_eig=w_eig,
                 high_dim=jmce_high_dim,
             )
+            mark_jmce_parameters(self.jmce)  # CWAdamW's JMCE group (optim.py)
             if training == "two_stage":
                 self.jmce_checkpoint = str(jmce_checkpoint)
                 if Path(jmce_checkpoint).expanduser().is_file():
