@@ -11,7 +11,7 @@ from ._base import ForecastMetric
 from .calibration import QICE, Coverage, IntervalWidth, QuantileCoverageError
 from .collection import DEFAULT_METRICS, METRIC_REGISTRY, build_metric_collection, metric_key
 from .correlation import ProbCorr
-from .crps import CRPS, CRPSQuantile, CRPSSum
+from .crps import CRPS, CRPSQuantile, CRPSSum, CRPSSumQuantile
 from .multivariate import EnergyScore, VariogramScore
 from .point import MAE, MSE, NMAE, NRMSE
 from .sample_error import ProbMAE, ProbMSE
@@ -27,6 +27,7 @@ __all__ = [
     "QICE",
     "CRPSQuantile",
     "CRPSSum",
+    "CRPSSumQuantile",
     "Coverage",
     "EnergyScore",
     "ForecastMetric",

@@ -9,7 +9,7 @@ from torchmetrics import Metric, MetricCollection
 from ._ratio import Aggregation, check_aggregation
 from .calibration import QICE, Coverage, IntervalWidth, QuantileCoverageError
 from .correlation import ProbCorr
-from .crps import CRPS, CRPSQuantile, CRPSSum
+from .crps import CRPS, CRPSQuantile, CRPSSum, CRPSSumQuantile
 from .functional.crps import DEFAULT_CRPS_QUANTILES
 from .multivariate import EnergyScore, VariogramScore
 from .point import MAE, MSE, NMAE, NRMSE
@@ -18,13 +18,22 @@ from .sample_error import ProbMAE, ProbMSE
 MetricBuilder = Callable[..., Metric]
 
 
-def _crps_quantile(
-    *, quantile_levels: Sequence[float] | None = None, aggregation: str = "pooled", **_: object
-) -> Metric:
-    return CRPSQuantile(
-        quantiles=DEFAULT_CRPS_QUANTILES if quantile_levels is None else quantile_levels,
-        aggregation=aggregation,
-    )
+def _quantile_crps(cls: type[CRPSQuantile]) -> MetricBuilder:
+    def build(
+        *,
+        quantile_levels: Sequence[float] | None = None,
+        aggregation: str = "pooled",
+        quantile_method: str = "linear",
+        **_: object,
+    ) -> Metric:
+        return cls(
+            quantiles=DEFAULT_CRPS_QUANTILES if quantile_levels is None else quantile_levels,
+            aggregation=aggregation,
+            quantile_method=quantile_method,
+        )
+
+    build.__name__ = f"build_{cls.__name__}"
+    return build
 
 
 def _coverage(*, interval_level: float = 0.9, **_: object) -> Metric:
@@ -61,8 +70,9 @@ def _windowed(cls: type[Metric], **fixed: object) -> MetricBuilder:
 METRIC_REGISTRY: dict[str, MetricBuilder] = {
     "crps": _windowed(CRPS, normalize=True),
     "crps_unnormalized": _windowed(CRPS, normalize=False),
-    "crps_quantile": _crps_quantile,
+    "crps_quantile": _quantile_crps(CRPSQuantile),
     "crps_sum": _windowed(CRPSSum),
+    "crps_sum_quantile": _quantile_crps(CRPSSumQuantile),
     "energy_score": _plain(EnergyScore),
     "qice": _plain(QICE),
     "quantile_coverage_error": _plain(QuantileCoverageError),
@@ -97,10 +107,13 @@ _NO_WINDOW_MEAN = ("nrmse",)
 _LEVELLED = ("coverage", "interval_width", "normalized_interval_width")
 
 #: Built when ``metrics=None``: everything except ``normalized_interval_width``, which needs
-#: ``series_scale=[B, N]`` in every update and is therefore opt-in, and the paper-definition
-#: ``prob_mse`` / ``prob_mae`` of CW-Gen (opt-in; ``mse`` / ``mae`` are its code's variant).
+#: ``series_scale=[B, N]`` in every update and is therefore opt-in, the paper-definition
+#: ``prob_mse`` / ``prob_mae`` of CW-Gen (opt-in; ``mse`` / ``mae`` are its code's variant) and
+#: ``crps_sum_quantile`` (GluonTS tables' CRPS-sum; opt-in beside the exact ``crps_sum``).
 DEFAULT_METRICS: tuple[str, ...] = tuple(
-    k for k in METRIC_REGISTRY if k not in ("normalized_interval_width", "prob_mse", "prob_mae")
+    k
+    for k in METRIC_REGISTRY
+    if k not in ("normalized_interval_width", "prob_mse", "prob_mae", "crps_sum_quantile")
 )
 
 # Metrics with identical states and updates: torchmetrics updates one per group.
@@ -127,6 +140,7 @@ def build_metric_collection(
     quantile_levels: Sequence[float] | None = None,
     interval_level: float = 0.9,
     aggregation: Aggregation = "pooled",
+    quantile_method: str = "linear",
 ) -> MetricCollection:
     """Build the standard metric collection of a run.
 
@@ -140,6 +154,9 @@ def build_metric_collection(
         aggregation: how the ratio metrics (``WINDOW_RATIO_METRICS``) combine windows:
             ``pooled`` (sum of numerators over sum of denominators) or ``window_mean`` (mean of
             per-window ratios, ProbTS' evaluator and the GLS paper).
+        quantile_method: sample quantiles of ``crps_quantile`` / ``crps_sum_quantile``:
+            ``linear`` (``np.quantile``, ProbTS) or ``rank`` (GluonTS' order statistic at
+            ``round((S - 1) q)``).
 
     Returns:
         A ``MetricCollection``; call ``update(samples, target, mask=..., past_target=...,
@@ -156,7 +173,10 @@ def build_metric_collection(
     check_aggregation(aggregation)
     built = {
         metric_key(n, interval_level): METRIC_REGISTRY[n](
-            quantile_levels=quantile_levels, interval_level=interval_level, aggregation=aggregation
+            quantile_levels=quantile_levels,
+            interval_level=interval_level,
+            aggregation=aggregation,
+            quantile_method=quantile_method,
         )
         for n in names
     }

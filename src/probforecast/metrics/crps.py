@@ -10,6 +10,7 @@ from torch import Tensor
 from ._ratio import Aggregation, WindowRatioMetric, window_count, window_observed, window_sum
 from .functional import crps as crps_fn
 from .functional import crps_quantile as crps_quantile_fn
+from .functional._sort import QUANTILE_METHODS
 from .functional._validation import check_forecast, check_levels, observed_target
 from .functional.crps import DEFAULT_CRPS_QUANTILES, sum_over_series
 
@@ -63,19 +64,49 @@ class CRPSQuantile(WindowRatioMetric):
         quantiles: Sequence[float] = DEFAULT_CRPS_QUANTILES,
         normalize: bool = True,
         aggregation: Aggregation = "pooled",
+        quantile_method: str = "linear",
         **kwargs: Any,
     ) -> None:
         super().__init__(aggregation, _DENOMINATORS, _use(normalize), **kwargs)
         self.quantiles = check_levels(quantiles, "quantiles")
         self.normalize = bool(normalize)
+        self.quantile_method = check_quantile_method(quantile_method)
 
     def update(self, samples: Tensor, target: Tensor, mask: Tensor | None = None) -> None:
         """Accumulate ``samples [B,S,Q,N]`` against ``target [B,Q,N]`` (``mask [B,Q,N]`` optional)."""
         mask = check_forecast(samples, target, mask)
-        loss = crps_quantile_fn(samples, target, self.quantiles, mask=mask)
+        loss = crps_quantile_fn(
+            samples, target, self.quantiles, mask=mask, quantile_method=self.quantile_method
+        )
         self._accumulate(
             window_sum(loss), _denominators(target, mask), window_observed(target, mask)
         )
+
+
+class CRPSSumQuantile(CRPSQuantile):
+    r"""Quantile-loss CRPS of the sum over series: GluonTS' ``m_sum_mean_wQuantileLoss``.
+
+    .. math::
+        \frac1L\sum_l \frac{\sum_{b,t} 2\rho_{q_l}\big(Y_{bt} - \hat F_{\Sigma,bt}^{-1}(q_l)\big)}
+        {\sum_{b,t}|Y_{bt}|}, \qquad Y_{bt} = \sum_i y_{bti},
+
+    with :math:`\hat F_{\Sigma,bt}^{-1}` the sample quantile of :math:`\sum_i x_{s,bti}`. The
+    "CRPS-sum" of GluonTS-style tables (GPVar, TimeGrad, the GLS paper's baselines); reproduce
+    such a table with ``quantiles=(0.1, ..., 0.9)`` and ``quantile_method="rank"``. Unobserved
+    entries contribute 0 to both sums; steps with no observed series are skipped.
+    """
+
+    def update(self, samples: Tensor, target: Tensor, mask: Tensor | None = None) -> None:
+        """Accumulate ``samples [B,S,Q,N]`` against ``target [B,Q,N]`` (``mask [B,Q,N]`` optional)."""
+        mask = check_forecast(samples, target, mask)
+        sample_sum, target_sum, step_mask = sum_over_series(samples, target, mask)
+        super().update(sample_sum, target_sum, step_mask)
+
+
+def check_quantile_method(method: str) -> str:
+    if method not in QUANTILE_METHODS:
+        raise ValueError(f"quantile_method must be one of {QUANTILE_METHODS}; got {method!r}")
+    return method
 
 
 class CRPSSum(WindowRatioMetric):

@@ -60,6 +60,9 @@ class ForecastModule(pl.LightningModule):
             numerator over the sum of the denominator) or ``window_mean`` (each window's ratio,
             e.g. its CRPS over its own sum ``|y|``, then the mean over windows: ProbTS' evaluator,
             used by VolDy-VAE's tables, and the GLS paper).
+        quantile_method: sample quantiles of ``crps_quantile`` / ``crps_sum_quantile``:
+            ``linear`` (``np.quantile``, ProbTS) or ``rank`` (GluonTS' evaluator, to reproduce
+            a GluonTS table to the digit).
         sample_seed: seeds sampling at validation/test (reproducible evaluation).
         sample_seed_scope: ``"window"`` (default) seeds every window by its start, so a
             window's samples do not depend on which other windows share its batch: results are
@@ -85,6 +88,7 @@ class ForecastModule(pl.LightningModule):
         metrics_on_scaled: bool = False,
         interval_level: float = 0.9,
         metric_aggregation: Literal["pooled", "window_mean"] = "pooled",
+        quantile_method: Literal["linear", "rank"] = "linear",
         sample_seed: int = 0,
         sample_seed_scope: Literal["window", "batch"] = "window",
     ) -> None:
@@ -111,12 +115,14 @@ class ForecastModule(pl.LightningModule):
         self._train_seed: int | None = None
         if not 0.0 < interval_level < 1.0:
             raise ValueError(f"interval_level must lie in (0, 1); got {interval_level}")
-        self.val_metrics = build_metric_collection(
-            "val/", metrics=metrics, interval_level=interval_level, aggregation=metric_aggregation
-        )
-        self.test_metrics = build_metric_collection(
-            "test/", metrics=metrics, interval_level=interval_level, aggregation=metric_aggregation
-        )
+        options = {
+            "metrics": metrics,
+            "interval_level": interval_level,
+            "aggregation": metric_aggregation,
+            "quantile_method": quantile_method,
+        }
+        self.val_metrics = build_metric_collection("val/", **options)
+        self.test_metrics = build_metric_collection("test/", **options)
 
     # ------------------------------------------------------------------ training
     def training_step(self, batch: ForecastBatch, batch_idx: int) -> Tensor | None:

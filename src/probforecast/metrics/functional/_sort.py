@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -157,17 +158,28 @@ def sorted_map(samples: Tensor, fn: BlockFn, *extras: Tensor) -> tuple[Tensor, .
     return _torch_sort_map(samples, fn, extras)
 
 
-def quantile_positions(
-    levels: Sequence[float], n_samples: int
-) -> tuple[list[int], list[int], list[float]]:
-    """Order-statistic indices and weights of ``np.quantile(..., method="linear")``.
+QUANTILE_METHODS: tuple[str, ...] = ("linear", "rank")
 
-    For level ``q`` the virtual index is ``h = (S - 1) q``; the quantile is
-    ``lerp(x_(floor h), x_(floor h + 1), h - floor h)`` (0-based, clipped at ``S - 1``).
+
+def quantile_positions(
+    levels: Sequence[float], n_samples: int, method: str = "linear"
+) -> tuple[list[int], list[int], list[float]]:
+    """Order-statistic indices and weights of a sample quantile.
+
+    For level ``q`` the virtual index is ``h = (S - 1) q`` (0-based). ``method="linear"``
+    (``np.quantile``'s default): ``lerp(x_(floor h), x_(floor h + 1), h - floor h)``, clipped at
+    ``S - 1``. ``method="rank"`` (GluonTS' ``SampleForecast.quantile``): the order statistic
+    ``x_(r)`` with ``r = np.round(h)`` (round half to even).
     """
+    if method not in QUANTILE_METHODS:
+        raise ValueError(f"quantile method must be one of {QUANTILE_METHODS}; got {method!r}")
     lo, hi, frac = [], [], []
     for q in levels:
         h = (n_samples - 1) * q
+        if method == "rank":
+            r = int(np.round(h))
+            lo.append(r), hi.append(r), frac.append(0.0)
+            continue
         f = math.floor(h)
         lo.append(min(f, n_samples - 1))
         hi.append(min(f + 1, n_samples - 1))
@@ -175,9 +187,9 @@ def quantile_positions(
     return lo, hi, frac
 
 
-def quantiles_of_sorted(block: Tensor, levels: Sequence[float]) -> Tensor:
-    """Linear-interpolation quantiles ``[L, ...]`` of ``block [S, ...]`` sorted along dim 0."""
-    lo, hi, frac = quantile_positions(levels, block.shape[0])
+def quantiles_of_sorted(block: Tensor, levels: Sequence[float], method: str = "linear") -> Tensor:
+    """Quantiles ``[L, ...]`` of ``block [S, ...]`` sorted along dim 0 (see ``quantile_positions``)."""
+    lo, hi, frac = quantile_positions(levels, block.shape[0], method)
     device = block.device
     x_lo = block.index_select(0, torch.tensor(lo, device=device))
     x_hi = block.index_select(0, torch.tensor(hi, device=device))
@@ -187,15 +199,16 @@ def quantiles_of_sorted(block: Tensor, levels: Sequence[float]) -> Tensor:
     return torch.lerp(x_lo, x_hi, weight)
 
 
-def sample_quantiles(samples: Tensor, levels: Sequence[float]) -> Tensor:
+def sample_quantiles(samples: Tensor, levels: Sequence[float], method: str = "linear") -> Tensor:
     """Empirical quantiles of ``samples [B, S, Q, N]`` at ``levels``: ``[L, B, Q, N]``.
 
-    Linear interpolation between order statistics, identical to ``np.quantile`` /
-    ``torch.quantile`` with the default ``"linear"`` method.
+    ``method="linear"``: interpolation between order statistics, identical to ``np.quantile`` /
+    ``torch.quantile`` with their default ``"linear"`` method; ``"rank"``: GluonTS' order
+    statistic at ``round((S - 1) q)``.
     """
     b, s, q, n = samples.shape
     levels = tuple(levels)
     (out,) = sorted_map(
-        samples.reshape(b, s, q * n), lambda blk: (quantiles_of_sorted(blk, levels),)
+        samples.reshape(b, s, q * n), lambda blk: (quantiles_of_sorted(blk, levels, method),)
     )
     return out.view(len(levels), b, q, n)

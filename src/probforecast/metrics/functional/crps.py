@@ -71,9 +71,11 @@ def crps(
     return out
 
 
-def _pinball_block(block: Tensor, y: Tensor, levels: tuple[float, ...]) -> tuple[Tensor]:
+def _pinball_block(
+    block: Tensor, y: Tensor, levels: tuple[float, ...], method: str
+) -> tuple[Tensor]:
     """Mean over levels of ``2 * pinball`` for one sorted block ``[S, b, m]``."""
-    quant = quantiles_of_sorted(block, levels)  # [L, b, m]
+    quant = quantiles_of_sorted(block, levels, method)  # [L, b, m]
     level = torch.tensor(levels, dtype=block.dtype, device=block.device).view(-1, 1, 1)
     err = y - quant  # pinball_q(e) = max(q e, (q - 1) e), e = y - F^-1(q)
     loss = torch.maximum(level * err, (level - 1) * err)
@@ -86,6 +88,7 @@ def crps_quantile(
     quantiles: Sequence[float] = DEFAULT_CRPS_QUANTILES,
     *,
     mask: Tensor | None = None,
+    quantile_method: str = "linear",
 ) -> Tensor:
     r"""Quantile-loss approximation of the CRPS (GluonTS / ProbTS "CRPS"), per point.
 
@@ -93,8 +96,9 @@ def crps_quantile(
         \mathrm{CRPS}_{QL}(y) = \frac1L\sum_{l=1}^L 2\,\rho_{q_l}\big(y - \hat F^{-1}(q_l)\big),
         \qquad \rho_q(e) = \max(q e, (q-1) e),
 
-    with :math:`\hat F^{-1}(q)` the sample quantile with linear interpolation (as
-    ``np.quantile``). ProbTS writes the same loss as
+    with :math:`\hat F^{-1}(q)` the sample quantile: linear interpolation (as ``np.quantile``,
+    ProbTS) or, with ``quantile_method="rank"``, the order statistic at ``round((S - 1) q)``
+    (GluonTS' ``SampleForecast.quantile``). ProbTS writes the same loss as
     :math:`2|(\hat F^{-1}(q) - y)(1\{y \le \hat F^{-1}(q)\} - q)|`. Its reported "CRPS" is the
     sum of this over points divided by :math:`\sum|y|` (see :class:`~probforecast.metrics.CRPSQuantile`).
 
@@ -112,7 +116,7 @@ def crps_quantile(
     b, s, q, n = samples.shape
     (out,) = sorted_map(
         samples.reshape(b, s, q * n),
-        lambda blk, y: _pinball_block(blk, y, levels),
+        lambda blk, y: _pinball_block(blk, y, levels, quantile_method),
         target.reshape(b, q * n),
     )
     out = out.view(b, q, n)
