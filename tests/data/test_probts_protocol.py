@@ -119,3 +119,43 @@ def test_missing_values_masks_weather_sentinels(data_root, cache_dir):
 def test_missing_values_must_be_finite():
     with pytest.raises(DataError, match="missing_values must be finite"):
         ForecastDataModule("synthetic", missing_values=[float("nan")])
+
+
+ILI_COLUMNS = ["% WEIGHTED ILI", "%UNWEIGHTED ILI", "AGE 0-4", "AGE 5-24", "ILITOTAL",
+               "NUM. OF PROVIDERS", "OT"]  # fmt: skip
+
+
+def _write_ili_like(root, rows: int = 966) -> pd.DataFrame:
+    """A generated file with the layout of LTSF's illness/national_illness.csv (weekly, Tuesdays)."""
+    rng = np.random.default_rng(0)
+    dates = pd.date_range("2002-01-01", periods=rows, freq="W-TUE")
+    frame = pd.DataFrame(rng.gamma(2.0, 1.0, (rows, 7)).cumsum(0), columns=ILI_COLUMNS)
+    frame.insert(0, "date", dates.strftime("%Y-%m-%d %H:%M:%S"))
+    (root / "illness").mkdir(parents=True)
+    frame.to_csv(root / "illness" / "national_illness.csv", index=False)
+    return frame
+
+
+def test_illness_ltsf_entry_reads_the_ltsf_layout_with_the_ratio_split(tmp_path):
+    frame = _write_ili_like(tmp_path / "data")
+    dm = ForecastDataModule(
+        "illness_ltsf",
+        root=str(tmp_path / "data"),
+        context_length=52,
+        cache_dir=str(tmp_path / "cache"),
+    )
+    dm.setup("fit")
+    assert dm.freq == "W-TUE" and dm.prediction_length == 36 and dm.target_dim == 7
+    assert dm.series_names == ILI_COLUMNS
+    np.testing.assert_allclose(dm.prepared.raw_values.numpy(), frame[ILI_COLUMNS].to_numpy())
+    n_train, n_test = int(0.7 * 966), int(0.2 * 966)
+    assert dm.split.train_end == n_train
+    assert dm.split.test_starts[0] == 966 - n_test
+    assert str(dm.prepared.start) == str(pd.Period("2002-01-01", freq="W-TUE"))
+
+
+def test_illness_ltsf_missing_file_names_the_file_and_its_source(tmp_path):
+    (tmp_path / "data").mkdir()
+    dm = ForecastDataModule("illness_ltsf", root=str(tmp_path / "data"), cache_dir=str(tmp_path))
+    with pytest.raises(DataError, match=r"national_illness\.csv not found.*thuml/Autoformer"):
+        dm.setup("fit")

@@ -84,6 +84,17 @@ DATASETS: dict[str, DatasetInfo] = {
             "ratio",
             _LTSF,
         ),
+        DatasetInfo(
+            "illness_ltsf",
+            "ltsf_csv",
+            ("illness/national_illness.csv",),
+            "W-TUE",
+            36,
+            "ratio",
+            "the Autoformer/LTSF benchmark (github.com/thuml/Autoformer, long_term_forecast "
+            "data: illness/national_illness.csv; 966 weekly rows, a date column and 7 series, "
+            "CDC ILINet)",
+        ),
         DatasetInfo("synthetic", "synthetic", (), "h", 24, "rolling", "built in (no files)"),
         *(
             DatasetInfo(name, "generator", (), "h", 24, "rolling", _GENERATED)
