@@ -38,3 +38,32 @@ def random_batch(b: int = 4, seed: int = 0) -> ForecastBatch:
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(b, P + Q, N, generator=g).cumsum(1) * 0.3
     return make_batch(x[:, :P], x[:, P:])
+
+
+TIMEDIFF_NET = {
+    "class_path": "probforecast.models.cwgen.networks.TimeDiffNet",
+    "init_args": dict(inp_embed=8, step_dim=8, channels=8, layers_inp=2, layers_I=2, layers_II=2),
+}
+FLOWTS_NET = {
+    "class_path": "probforecast.models.cwgen.networks.FlowTSNet",
+    "init_args": dict(d_model=8, n_heads=2, e_layers=1, d_layers=1, mlp_times=2),
+}
+
+
+class RecordingNet(torch.nn.Module):
+    """A custom network for the contract tests: ``out = x * w + history mean``; counts its calls
+    and keeps the data facts it was built with."""
+
+    calls = 0
+
+    def __init__(self, target_dim, context_length, prediction_length, num_time_features, gain=1.0):
+        super().__init__()
+        self.facts = (target_dim, context_length, prediction_length, num_time_features)
+        self.w = torch.nn.Parameter(torch.full((target_dim,), float(gain)))
+
+    def condition(self, history, future_time_feat):
+        return history.mean(1, keepdim=True)  # [B, 1, N]
+
+    def forward(self, x, t, history, cond):
+        type(self).calls += 1
+        return x * self.w + cond

@@ -41,7 +41,7 @@ class Stub(nn.Module):
     def condition(self, history, future_time_feat):
         return self.real.condition(history, future_time_feat)
 
-    def forward(self, x, t, cond):
+    def forward(self, x, t, history, cond):
         self.calls.append((x.detach().clone(), t.detach().clone()))
         return self.fn(x, t)
 

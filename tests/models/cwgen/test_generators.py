@@ -26,7 +26,7 @@ class Oracle(nn.Module):
     def condition(self, history, future_time_feat):
         return self.real.condition(history, future_time_feat)
 
-    def forward(self, x, t, cond):
+    def forward(self, x, t, history, cond):
         return self.fn(x, t)
 
 

@@ -1,4 +1,4 @@
-r"""The conditional network shared by CW-Diff (denoiser) and CW-Flow (velocity field).
+r"""The default network of CW-Diff (denoiser) and CW-Flow (velocity field): ``network: null``.
 
 Axes: ``B`` rows (windows, or windows x samples), ``P`` history, ``Q`` horizon, ``N`` series,
 ``F`` time features, ``E`` width.
@@ -18,11 +18,13 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from probforecast.models.cwgen.backbone import sinusoidal_positions
+from probforecast.models.cwgen.network import GeneratorNetwork
 from probforecast.nn.diffusion_embedding import DiffusionStepEmbedding
 
 
-class ConditionalDenoiser(nn.Module):
-    """``(x_t [B, Q, N], t [B], c [B, Q, E]) -> [B, Q, N]`` (module docstring)."""
+class ConditionalDenoiser(GeneratorNetwork):
+    """``(x_t [B, Q, N], t [B], history, c [B, Q, E]) -> [B, Q, N]`` (module docstring; the
+    network contract of ``network.py``; ``history`` enters only through ``c``)."""
 
     def __init__(
         self,
@@ -59,7 +61,9 @@ class ConditionalDenoiser(nn.Module):
         last = history[:, -1:].expand_as(projected)
         return self.cond_proj(torch.cat([projected, last, future_time_feat], dim=-1))
 
-    def forward(self, x: Tensor, t: Tensor, cond: Tensor) -> Tensor:
+    def forward(self, x: Tensor, t: Tensor, history: Tensor, cond: Tensor | None) -> Tensor:
+        if cond is None:
+            raise ValueError("ConditionalDenoiser needs cond = condition(history, time features)")
         q = x.shape[1]
         h = self.x_proj(x) + cond + self.step(t).unsqueeze(1)
         h = h + sinusoidal_positions(q, self.d_model, x.device, x.dtype)

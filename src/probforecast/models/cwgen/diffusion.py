@@ -23,13 +23,16 @@ same factor ``A``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
-from einops import rearrange, repeat
+from einops import rearrange
 from torch import Tensor
 
 from probforecast.data.batch import ForecastBatch
 from probforecast.models.base import masked_mean
 from probforecast.models.cwgen.generator import CWGenerator, _choice
+from probforecast.models.cwgen.network import repeat_rows
 from probforecast.models.cwgen.whitening import Whitening
 
 
@@ -95,12 +98,13 @@ class CWDiff(CWGenerator):
         parameterization: str = "x0",
         sampling_steps: int = 50,
         eta: float = 0.0,
+        network: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(
             target_dim, context_length, prediction_length, freq, num_time_features, prior,
             training, whitening, jmce_checkpoint, jmce_d_model, jmce_n_heads, jmce_e_layers,
             jmce_d_layers, jmce_d_ff, jmce_dropout, jmce_high_dim, cov_window, lambda_min,
-            w_eig, d_model, n_heads, num_layers, d_ff, dropout,
+            w_eig, d_model, n_heads, num_layers, d_ff, dropout, network,
         )  # fmt: skip
         _choice("parameterization", parameterization, ("x0", "eps"))
         if eta < 0:
@@ -111,33 +115,42 @@ class CWDiff(CWGenerator):
         abar = linear_alpha_bars(diffusion_steps, beta_start, beta_end)
         self.register_buffer("alpha_bars", abar.float(), persistent=False)
 
-    def _predict(self, y_t: Tensor, t: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
+    def _predict(
+        self, y_t: Tensor, t: Tensor, history: Tensor, cond: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
         """``(y0_hat, eps_hat)`` of ``y_t [R, Q, N]`` at integer steps ``t [R]``."""
-        out = self.net(y_t, t.to(y_t.dtype), cond)
+        out = self.net(y_t, t.to(y_t.dtype), history, cond)
         abar = self.alpha_bars[t].reshape(-1, 1, 1)
         if self.parameterization == "x0":
             return out, (y_t - abar.sqrt() * out) / (1 - abar).sqrt()
         return (y_t - (1 - abar).sqrt() * out) / abar.sqrt(), out
 
-    def generative_loss(self, batch: ForecastBatch, whitening: Whitening, cond: Tensor) -> Tensor:
+    def generative_loss(
+        self, batch: ForecastBatch, whitening: Whitening, cond: Tensor | None
+    ) -> Tensor:
         y0 = whitening.whiten(batch.future_target)  # [B, Q, N]
         b = y0.shape[0]
         t = torch.randint(0, self.diffusion_steps, (b,), device=y0.device)
         noise = torch.randn_like(y0)
         abar = self.alpha_bars[t].reshape(-1, 1, 1)
         y_t = abar.sqrt() * y0 + (1 - abar).sqrt() * noise
-        out = self.net(y_t, t.to(y0.dtype), cond)
+        out = self.net(y_t, t.to(y0.dtype), batch.past_target, cond)
         target = y0 if self.parameterization == "x0" else noise
         return masked_mean((out - target).square(), batch.future_observed)
 
-    def generate(self, cond: Tensor, whitening: Whitening, num_samples: int) -> Tensor:
-        b, q, _ = cond.shape
-        cond = repeat(cond, "b q e -> (b s) q e", s=num_samples)
-        y = torch.randn(b * num_samples, q, self.target_dim, device=cond.device, dtype=cond.dtype)
+    def generate(
+        self, history: Tensor, cond: Tensor | None, whitening: Whitening, num_samples: int
+    ) -> Tensor:
+        b, q = history.shape[0], self.prediction_length
+        cond = repeat_rows(cond, num_samples)
+        history = repeat_rows(history, num_samples)
+        y = torch.randn(
+            b * num_samples, q, self.target_dim, device=history.device, dtype=history.dtype
+        )
         steps = self.timesteps
         for i, step in enumerate(steps):
             t = torch.full((y.shape[0],), step, device=y.device, dtype=torch.long)
-            y0, eps = self._predict(y, t, cond)
+            y0, eps = self._predict(y, t, history, cond)
             if i + 1 == len(steps):
                 y = y0
                 break

@@ -14,17 +14,20 @@ The data is **not** whitened; only the source changes. With ``Z = mu_hat + A eps
 (``F`` = FFT over the horizon, ``norm="forward"``, as FlowTS; ``fft_weight=0`` disables it).
 Sampling integrates ``dX/dtau = v_theta`` from a fresh ``Z`` over ``sampling_steps`` uniform
 steps with Euler or Heun (2nd order; one more network call per step). The network sees
-``1000 * tau`` as its step value.
+``time_scale * tau`` as its step value (1000 by default).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
-from einops import rearrange, repeat
+from einops import rearrange
 from torch import Tensor
 
 from probforecast.data.batch import ForecastBatch
 from probforecast.models.cwgen.generator import CWGenerator, _choice
+from probforecast.models.cwgen.network import repeat_rows
 from probforecast.models.cwgen.whitening import Whitening
 
 TIME_SCALE = 1000.0
@@ -37,6 +40,9 @@ class CWFlow(CWGenerator):
     Args:
         sampling_steps: ODE steps. solver: ``euler`` or ``heun``.
         fft_weight: weight of the FFT velocity loss (FlowTS uses sqrt(Q)/5; 0 disables).
+        network: the velocity network (``CWGenerator``; contract in ``network.py``).
+        time_scale: the network's time input is ``time_scale * tau`` (1000: the step scale of
+            ``ConditionalDenoiser``'s embedding).
     """
 
     def __init__(
@@ -68,30 +74,39 @@ class CWFlow(CWGenerator):
         sampling_steps: int = 10,
         solver: str = "euler",
         fft_weight: float = 0.0,
+        network: dict[str, Any] | None = None,
+        time_scale: float = TIME_SCALE,
     ) -> None:
         super().__init__(
             target_dim, context_length, prediction_length, freq, num_time_features, prior,
             training, whitening, jmce_checkpoint, jmce_d_model, jmce_n_heads, jmce_e_layers,
             jmce_d_layers, jmce_d_ff, jmce_dropout, jmce_high_dim, cov_window, lambda_min,
-            w_eig, d_model, n_heads, num_layers, d_ff, dropout,
+            w_eig, d_model, n_heads, num_layers, d_ff, dropout, network,
         )  # fmt: skip
         _choice("solver", solver, ("euler", "heun"))
         if sampling_steps < 1 or fft_weight < 0:
             raise ValueError(
                 f"need sampling_steps >= 1 and fft_weight >= 0; got {sampling_steps}, {fft_weight}"
             )
+        if time_scale <= 0:
+            raise ValueError(f"time_scale must be > 0; got {time_scale}")
         self.sampling_steps, self.solver, self.fft_weight = sampling_steps, solver, fft_weight
+        self.time_scale = time_scale
 
-    def _velocity(self, x: Tensor, tau: float | Tensor, cond: Tensor) -> Tensor:
+    def _velocity(
+        self, x: Tensor, tau: float | Tensor, history: Tensor, cond: Tensor | None
+    ) -> Tensor:
         t = torch.as_tensor(tau, dtype=x.dtype, device=x.device).expand(x.shape[0])
-        return self.net(x, TIME_SCALE * t, cond)
+        return self.net(x, self.time_scale * t, history, cond)
 
-    def generative_loss(self, batch: ForecastBatch, whitening: Whitening, cond: Tensor) -> Tensor:
+    def generative_loss(
+        self, batch: ForecastBatch, whitening: Whitening, cond: Tensor | None
+    ) -> Tensor:
         x1 = batch.future_target  # [B, Q, N]
         z = whitening.sample(1)[:, 0]  # [B, Q, N], differentiable in mu/A for e2e
         tau = torch.rand(x1.shape[0], 1, 1, device=x1.device, dtype=x1.dtype)
         x_tau = tau * x1 + (1 - tau) * z
-        v = self.net(x_tau, TIME_SCALE * tau.flatten(), cond)
+        v = self.net(x_tau, self.time_scale * tau.flatten(), batch.past_target, cond)
         target = x1 - z
         mask = batch.future_observed.to(x1.dtype)
         loss = ((v - target).square() * mask).sum() / mask.sum().clamp_min(1.0)
@@ -102,15 +117,18 @@ class CWFlow(CWGenerator):
             loss = loss + self.fft_weight * fft
         return loss
 
-    def generate(self, cond: Tensor, whitening: Whitening, num_samples: int) -> Tensor:
+    def generate(
+        self, history: Tensor, cond: Tensor | None, whitening: Whitening, num_samples: int
+    ) -> Tensor:
         x = rearrange(whitening.sample(num_samples), "b s q n -> (b s) q n")
-        cond = repeat(cond, "b q e -> (b s) q e", s=num_samples)
+        cond = repeat_rows(cond, num_samples)
+        history = repeat_rows(history, num_samples)
         dt = 1.0 / self.sampling_steps
         for i in range(self.sampling_steps):
             tau = i * dt
-            v = self._velocity(x, tau, cond)
+            v = self._velocity(x, tau, history, cond)
             if self.solver == "heun":
                 x_euler = x + dt * v
-                v = 0.5 * (v + self._velocity(x_euler, tau + dt, cond))
+                v = 0.5 * (v + self._velocity(x_euler, tau + dt, history, cond))
             x = x + dt * v
         return rearrange(x, "(b s) q n -> b s q n", s=num_samples)

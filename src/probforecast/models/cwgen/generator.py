@@ -21,12 +21,17 @@ Axes: ``B`` windows, ``S`` samples, ``P`` history, ``Q`` horizon, ``N`` series.
     penalty ``w_eig relu(lambda_min - eig)`` keeps the spectrum above ``lambda_min`` in
     training, and ``jmce_high_dim`` (``Sigma = U^T U + lambda_min I``) guarantees it.
 * ``prior="standard"``: the "Raw" baseline, source ``N(0, I)``: same network and budget.
+
+The network is a component (``network``: a ``class_path`` spec, contract in ``network.py``):
+``ConditionalDenoiser`` by default, ``networks.TimeDiffNet`` (CW-TimeDiff) or
+``networks.FlowTSNet`` (CW-FlowTS, with its own generator ``CWFlowTS``).
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -35,6 +40,7 @@ from probforecast.data.batch import ForecastBatch
 from probforecast.models.base import Forecaster
 from probforecast.models.cwgen.denoiser import ConditionalDenoiser
 from probforecast.models.cwgen.jmce import JMCE
+from probforecast.models.cwgen.network import build_network
 from probforecast.models.cwgen.optim import mark_jmce_parameters
 from probforecast.models.cwgen.whitening import (
     CholeskyWhitening,
@@ -106,7 +112,9 @@ def load_jmce_state(jmce: JMCE, path: str) -> None:
 
 class CWGenerator(Forecaster):
     """Base of CW-Diff / CW-Flow (module docstring). Subclasses implement
-    ``generative_loss(batch, whitening, cond)`` and ``generate(cond, whitening, num_samples)``.
+    ``generative_loss(batch, whitening, cond)`` and
+    ``generate(history, cond, whitening, num_samples)``, with ``cond =
+    net.condition(history, future_time_feat)`` (``network.py``).
 
     Args:
         prior: ``jmce`` (conditionally whitened) or ``standard`` (Raw baseline).
@@ -116,7 +124,10 @@ class CWGenerator(Forecaster):
         jmce_*: sizes of the JMCE (must equal those of the checkpoint's run).
         cov_window, lambda_min, w_eig, jmce_high_dim: JMCE loss settings (``lambda_min`` is
             also the eigenvalue clamp of symmetric whitening).
-        d_model, n_heads, num_layers, d_ff, dropout: sizes of the conditional network.
+        d_model, n_heads, num_layers, d_ff, dropout: sizes of the default network
+            (``ConditionalDenoiser``); not used when ``network`` is given.
+        network: the generator network as ``{class_path, init_args}`` (``network.py``; built
+            with the data facts); ``None``: ``ConditionalDenoiser``.
     """
 
     def __init__(
@@ -145,6 +156,7 @@ class CWGenerator(Forecaster):
         num_layers: int = 2,
         d_ff: int = 128,
         dropout: float = 0.0,
+        network: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(target_dim, context_length, prediction_length, freq, num_time_features)
         _choice("prior", prior, PRIORS)
@@ -197,17 +209,19 @@ class CWGenerator(Forecaster):
                     )
                 self.jmce.requires_grad_(False)
                 self.jmce.eval()
-        self.net = ConditionalDenoiser(
-            target_dim,
-            context_length,
-            prediction_length,
-            num_time_features,
-            d_model=d_model,
-            n_heads=n_heads,
-            num_layers=num_layers,
-            d_ff=d_ff,
-            dropout=dropout,
+        data = dict(
+            target_dim=target_dim,
+            context_length=context_length,
+            prediction_length=prediction_length,
+            num_time_features=num_time_features,
         )
+        if network is None:
+            self.net = ConditionalDenoiser(
+                **data, d_model=d_model, n_heads=n_heads, num_layers=num_layers, d_ff=d_ff,
+                dropout=dropout,
+            )  # fmt: skip
+        else:
+            self.net = build_network(network, **data)
 
     @property
     def frozen_prior(self) -> bool:
@@ -263,10 +277,16 @@ class CWGenerator(Forecaster):
         self.check_batch(batch)
         whitening, _ = self.prior_whitening(batch, with_loss=False)
         cond = self.net.condition(batch.past_target, batch.future_time_feat)
-        return self.generate(cond, whitening, num_samples)
+        return self.generate(batch.past_target, cond, whitening, num_samples)
 
-    def generative_loss(self, batch: ForecastBatch, whitening: Whitening, cond: Tensor) -> Tensor:
+    def generative_loss(
+        self, batch: ForecastBatch, whitening: Whitening, cond: Tensor | None
+    ) -> Tensor:
+        """The generator's loss on ``batch`` given the prior's ``whitening`` (scalar)."""
         raise NotImplementedError
 
-    def generate(self, cond: Tensor, whitening: Whitening, num_samples: int) -> Tensor:
+    def generate(
+        self, history: Tensor, cond: Tensor | None, whitening: Whitening, num_samples: int
+    ) -> Tensor:
+        """``[B, S, Q, N]`` samples for the windows of ``history [B, P, N]``."""
         raise NotImplementedError
