@@ -24,6 +24,7 @@ import importlib
 import inspect
 import logging
 import os
+import pickle
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -322,7 +323,7 @@ def fit(
     trainer.fit(module, datamodule)
     best = checkpoint.best_model_path or checkpoint.last_model_path or None
     if best:
-        state = torch.load(best, map_location=module.device, weights_only=False)["state_dict"]
+        state = torch.load(best, map_location=module.device, weights_only=True)["state_dict"]
         module.load_state_dict(state)
     return Predictor(module, datamodule, best, trainer)
 
@@ -345,7 +346,14 @@ def load(
     path = Path(checkpoint_path)
     if not path.is_file():
         raise ValueError(f"checkpoint {path} not found: pass the path of a .ckpt file")
-    ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ValueError(
+            f"{path} is not a probforecast checkpoint that loads with torch.load(weights_only="
+            f"True) (it holds objects other than tensors and plain data, which could run code): "
+            f"{err}"
+        ) from err
     if datamodule is None:
         hparams = ckpt.get("datamodule_hyper_parameters")
         if hparams is None:
@@ -353,12 +361,21 @@ def load(
         datamodule = datamodule_from_hparams(dict(hparams))
     if forecaster is None:
         forecaster = _rebuild_forecaster(ckpt, path, datamodule)
-    known = {"num_samples", "val_num_samples", "metrics", "metrics_on_scaled", "sample_seed"}
-    hparams = {k: v for k, v in dict(ckpt.get("hyper_parameters", {})).items() if k in known}
-    module = ForecastModule(forecaster, **hparams)
+    module = ForecastModule(forecaster, **module_settings(ckpt))
     module.load_state_dict(ckpt["state_dict"])
     module.to(map_location)
     return Predictor(module.eval(), datamodule, str(path))
+
+
+def module_settings(ckpt: dict) -> dict[str, Any]:
+    """Every ``ForecastModule`` argument saved in the checkpoint's hyperparameters, except the
+    components rebuilt separately (forecaster, optimizer and scheduler factories)."""
+    accepted = set(inspect.signature(ForecastModule).parameters) - {
+        "forecaster",
+        "optimizer",
+        "lr_scheduler",
+    }
+    return {k: v for k, v in dict(ckpt.get("hyper_parameters", {})).items() if k in accepted}
 
 
 def datamodule_from_hparams(hparams: dict[str, Any]) -> ForecastDataModule:

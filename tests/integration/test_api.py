@@ -145,3 +145,44 @@ def test_bad_input_fails_with_one_clear_message(tmp_path, trained):
         trained.predict(max_windows=1).quantiles([1.5])
     with pytest.raises(ValueError, match="split must be"):
         trained.predict(split="train")
+
+
+def test_load_restores_every_module_setting(trained, tmp_path):
+    """Settings saved in the checkpoint come back, not the defaults (interval level, seeding
+    scope, aggregation were dropped by a hand-written list before)."""
+    ckpt = torch.load(trained.checkpoint_path, map_location="cpu", weights_only=True)
+    ckpt["hyper_parameters"].update(
+        interval_level=0.95,
+        sample_seed_scope="batch",
+        metric_aggregation="window_mean",
+        quantile_method="rank",
+        sample_seed=7,
+    )
+    path = tmp_path / "settings.ckpt"
+    torch.save(ckpt, path)
+    module = api.load(path).module
+    assert module.sample_seed_scope == "batch" and module.sample_seed == 7
+    assert "coverage_95" in module.test_metrics.keys(keep_base=True)
+    assert module.test_metrics["crps"].aggregation == "window_mean"
+    assert module.test_metrics["crps_quantile"].quantile_method == "rank"
+
+
+class _RunsCode:
+    """An object whose unpickling runs code (what weights_only=True refuses)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_load_refuses_a_checkpoint_that_would_run_code(trained, tmp_path):
+    ckpt = torch.load(trained.checkpoint_path, map_location="cpu", weights_only=True)
+    marker = tmp_path / "code_ran"
+    ckpt["payload"] = _RunsCode(marker)
+    path = tmp_path / "malicious.ckpt"
+    torch.save(ckpt, path)
+    with pytest.raises(ValueError, match="weights_only=True"):
+        api.load(path)
+    assert not marker.exists()
