@@ -159,3 +159,22 @@ def test_illness_ltsf_missing_file_names_the_file_and_its_source(tmp_path):
     dm = ForecastDataModule("illness_ltsf", root=str(tmp_path / "data"), cache_dir=str(tmp_path))
     with pytest.raises(DataError, match=r"national_illness\.csv not found.*thuml/Autoformer"):
         dm.setup("fit")
+
+
+def test_num_batches_per_epoch_null_is_one_pass_over_the_training_windows(tmp_path):
+    _write_ili_like(tmp_path / "data")
+    dm = ForecastDataModule(
+        "illness_ltsf",
+        root=str(tmp_path / "data"),
+        context_length=36,
+        prediction_length=24,
+        batch_size=64,
+        num_batches_per_epoch=None,
+        cache_dir=str(tmp_path / "cache"),
+    )
+    dm.setup("fit")
+    windows = int(0.7 * 966) - 24 - 36 + 1  # starts 36 .. train_end - 24
+    assert dm.num_training_windows == windows
+    assert len(dm.train_dataloader()) == math.ceil(windows / 64)
+    with pytest.raises(DataError, match="num_batches_per_epoch must be >= 1 or null"):
+        ForecastDataModule("synthetic", num_batches_per_epoch=0)

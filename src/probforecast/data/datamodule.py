@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
@@ -106,7 +107,11 @@ class ForecastDataModule(pl.LightningDataModule):
         An option the chosen protocol does not read raises a ``DataError`` (no silent no-op).
         scaling: per-series scaler fitted on the training range (``standard``, ``mean``, ``none``).
         batch_size: training windows per batch. eval_batch_size: windows per evaluation batch.
-        num_batches_per_epoch: training batches per epoch (windows drawn at random).
+        num_batches_per_epoch: training batches per epoch (windows drawn at random, with
+            replacement). ``None``: as many as one pass over the training windows takes,
+            ``ceil(training windows / batch_size)``, so an epoch (and early stopping's patience)
+            scales with the data; on small data (a few hundred windows) a fixed 100 batches of 64
+            is ten passes per epoch.
         num_series_per_batch: train on random subsets of this many series (GPVar/GLS); ``None``
             uses all series.
         num_workers: DataLoader workers. seed: seeds window sampling.
@@ -142,7 +147,7 @@ class ForecastDataModule(pl.LightningDataModule):
         scaling: ScalingKind = "standard",
         batch_size: int = 32,
         eval_batch_size: int = 16,
-        num_batches_per_epoch: int = 50,
+        num_batches_per_epoch: int | None = 50,
         num_series_per_batch: int | None = None,
         num_workers: int = 0,
         seed: int = 0,
@@ -157,6 +162,10 @@ class ForecastDataModule(pl.LightningDataModule):
         super().__init__()
         if context_length < 1:
             raise DataError(f"context_length must be >= 1; got {context_length}")
+        if num_batches_per_epoch is not None and num_batches_per_epoch < 1:
+            raise DataError(
+                f"num_batches_per_epoch must be >= 1 or null (one pass); got {num_batches_per_epoch}"
+            )
         if prediction_length is not None and prediction_length < 1:
             raise DataError(f"prediction_length must be >= 1; got {prediction_length}")
         self.save_hyperparameters()
@@ -349,10 +358,27 @@ class ForecastDataModule(pl.LightningDataModule):
         sampler = RandomSampler(
             data,
             replacement=True,
-            num_samples=self.batch_size * self.num_batches_per_epoch,
+            num_samples=self.batch_size * self.batches_per_epoch,
             generator=generator,
         )
         return self._loader(data, self.batch_size, sampler=sampler)
+
+    @property
+    def num_training_windows(self) -> int:
+        """Distinct training windows: forecast starts ``P .. train_end - Q``."""
+        return self.split.train_end - self.prediction_length - self.context_length + 1
+
+    @property
+    def batches_per_epoch(self) -> int:
+        """``num_batches_per_epoch``, or one pass over the training windows when it is None."""
+        if self.num_batches_per_epoch is not None:
+            return self.num_batches_per_epoch
+        if self.train_source is not None:
+            raise DataError(
+                "data.num_batches_per_epoch: null (one pass over the training windows) is not "
+                "defined for synthetic train_source windows; set a number"
+            )
+        return math.ceil(self.num_training_windows / self.batch_size)
 
     def synthetic_windows(self) -> SyntheticWindows:
         """The ``train_source`` windows (in curriculum order: the loader does not shuffle)."""
@@ -378,7 +404,7 @@ class ForecastDataModule(pl.LightningDataModule):
                 self.context_length,
                 self.prediction_length,
                 self.prepared.windows.time_feat[: self.split.train_end],
-                self.batch_size * self.num_batches_per_epoch,
+                self.batch_size * self.batches_per_epoch,
                 opts.mode,
                 opts.weights,
                 self.seed,
