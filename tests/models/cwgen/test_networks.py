@@ -17,7 +17,7 @@ from probforecast.models.cwgen.denoiser import ConditionalDenoiser
 from probforecast.models.cwgen.jmce import JMCELoss
 from probforecast.models.cwgen.networks.flowts import fourier_season, rotary
 from probforecast.models.cwgen.networks.timediff import timediff_step_features
-from tests.conftest import REPO
+from tests.conftest import REPO, SHARED_DATA, have_real_data
 from tests.models.cwgen._helpers import (
     FLOWTS_NET,
     SMALL_JMCE,
@@ -328,3 +328,46 @@ def test_cw_flowts_needs_a_sequence_network():
     with pytest.raises(ValueError, match="forward_sequence"):
         CWFlowTS(**facts(), prior="standard", network=TIMEDIFF_NET)
     assert isinstance(CWFlowTS(**facts(), prior="standard").net, FlowTSNet)
+
+
+@pytest.mark.parametrize(
+    ("config", "overlay", "cls", "width"),
+    [
+        (
+            "cw_diff/timediff_etth1_e2e.yaml",
+            "cw_diff/trainer/timediff_cpu_scaled.yaml",
+            TimeDiffNet,
+            32,
+        ),
+        ("cw_flow/flowts_etth2_raw.yaml", "cw_flow/trainer/flowts_cpu_scaled.yaml", FlowTSNet, 32),
+    ],
+)
+def test_cpu_overlays_stack_on_the_base_model_configs(config, overlay, cls, width, tmp_path):
+    """The CPU overlay replaces the network spec (same class, smaller) and the budget, and keeps
+    the base config's sampler and protocol."""
+    if not have_real_data():
+        pytest.skip(f"real datasets not found at {SHARED_DATA}")
+    warnings.simplefilter("ignore")
+    cli = ProbForecastCLI(
+        args=[
+            *(
+                "--config",
+                str(REPO / "configs" / config),
+                "--config",
+                str(REPO / "configs" / overlay),
+            ),
+            *("--trainer.default_root_dir", str(tmp_path / "run"), "--trainer.logger", "false"),
+            *("--data.root", str(SHARED_DATA), "--data.cache_dir", str(tmp_path / "cache")),
+        ],
+        run=False,
+    )
+    f = cli.model.forecaster
+    assert type(f.net) is cls
+    first = next(m for m in f.net.modules() if isinstance(m, nn.Conv1d))
+    assert first.out_channels == width
+    assert cli.trainer.max_epochs == 5 and cli.datamodule.batch_size == 16
+    assert (cli.datamodule.context_length, cli.datamodule.prediction_length) == (168, 192)
+    if isinstance(f, CWFlowTS):
+        assert (f.sampling_steps, f.time_exponent) == (5, 0.1)
+    else:
+        assert f.jmce.config["d_model"] == 32 and len(f.timesteps) == 20

@@ -120,7 +120,8 @@ def test_configs_select_the_lowest_validation_loss(path):
         assert opt["init_args"]["jmce_lr"] == 1e-4 and opt["init_args"]["max_norm"] == 1.0
         assert cfg["trainer"].get("gradient_clip_val") is None
     if init.get("jmce_checkpoint") is not None:
-        jmce_cfg = _load(REPO / "configs/jmce" / path.name.replace("_raw", ""))
+        dataset = path.name.replace("_raw", "").removeprefix("timediff_").removeprefix("flowts_")
+        jmce_cfg = _load(REPO / "configs/jmce" / dataset)  # base-model configs share the JMCE
         expected = f"{jmce_cfg['trainer']['default_root_dir']}/checkpoints/best.ckpt"
         assert init["jmce_checkpoint"] == expected
         for key in ("cov_window", "lambda_min"):
