@@ -10,6 +10,7 @@ from probforecast.models import (
     JMCE,
     CWDiff,
     CWFlow,
+    CWFlowTS,
     Forecaster,
     GaussianRNN,
     GPVar,
@@ -81,6 +82,35 @@ FORECASTERS: dict[str, tuple[type[Forecaster], dict]] = {
             "sampling_steps": 3,
             "solver": "heun",
             "fft_weight": 1.0,
+        },
+    ),
+    "cw_diff_timediff_raw": (
+        CWDiff,
+        {
+            "prior": "standard",
+            "sampling_steps": 4,
+            "network": {
+                "class_path": "probforecast.models.cwgen.networks.TimeDiffNet",
+                "init_args": {
+                    "inp_embed": 8,
+                    "step_dim": 8,
+                    "channels": 8,
+                    "layers_inp": 2,
+                    "layers_I": 2,
+                    "layers_II": 2,
+                },
+            },
+        },
+    ),  # fmt: skip
+    "cw_flowts_raw": (
+        CWFlowTS,
+        {
+            "prior": "standard",
+            "sampling_steps": 3,
+            "network": {
+                "class_path": "probforecast.models.cwgen.networks.FlowTSNet",
+                "init_args": {"d_model": 8, "n_heads": 2, "e_layers": 1, "d_layers": 1},
+            },
         },
     ),
 }

@@ -1,7 +1,7 @@
 """Forecasters (``Forecaster`` subclasses) and the generic ``ForecastModule``."""
 
 from probforecast.models.base import Forecaster
-from probforecast.models.cwgen import JMCE, CWDiff, CWFlow
+from probforecast.models.cwgen import JMCE, CWDiff, CWFlow, CWFlowTS
 from probforecast.models.gaussian_rnn import GaussianRNN
 from probforecast.models.gpvar import GPVar
 from probforecast.models.seasonal_naive import SeasonalNaive
@@ -12,6 +12,7 @@ __all__ = [
     "JMCE",
     "CWDiff",
     "CWFlow",
+    "CWFlowTS",
     "Forecaster",
     "GPVar",
     "GaussianRNN",
