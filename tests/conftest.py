@@ -36,3 +36,10 @@ def data_root() -> Path:
 @pytest.fixture()
 def cache_dir(tmp_path: Path) -> Path:
     return tmp_path / "cache"
+
+
+@pytest.fixture(scope="session")
+def shared_cache_dir(tmp_path_factory) -> Path:
+    """One dataset cache per test process, for tests that only read the converted datasets (the
+    conversion of a CSV is then paid once, not per test; each xdist worker has its own)."""
+    return tmp_path_factory.mktemp("shared_cache")

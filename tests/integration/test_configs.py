@@ -39,7 +39,7 @@ def _one_val_window(config: str) -> list[str]:
     return ["--data.num_val_windows" if protocol == "rolling" else "--data.max_val_windows", "1"]
 
 
-def run_one_step(config: str, tmp_path) -> None:
+def run_one_step(config: str, tmp_path, cache_dir) -> None:
     """Load ``config`` through the CLI parser and run one training + one validation step."""
     if _needs_data(config) and not have_real_data():
         pytest.skip(f"real datasets not found at {SHARED_DATA}")
@@ -51,7 +51,7 @@ def run_one_step(config: str, tmp_path) -> None:
             "--data.root",
             str(SHARED_DATA),
             "--data.cache_dir",
-            str(tmp_path / "cache"),
+            str(cache_dir),
             "--trainer.default_root_dir",
             str(tmp_path / "run"),
             "--trainer.logger",
@@ -69,7 +69,9 @@ def run_one_step(config: str, tmp_path) -> None:
             "1",
             "--forecast_plot.every_n_val_epochs",
             "0",
-            *jmce_checkpoint_args(REPO / config, tmp_path, SHARED_DATA),  # two-stage CW configs
+            *jmce_checkpoint_args(
+                REPO / config, tmp_path, SHARED_DATA, cache_dir
+            ),  # two-stage CW configs
         ],
         run=False,
     )
@@ -80,8 +82,8 @@ def run_one_step(config: str, tmp_path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("config", CONFIGS)
-def test_config_runs_one_step(config, tmp_path):
-    run_one_step(config, tmp_path)
+def test_config_runs_one_step(config, tmp_path, shared_cache_dir):
+    run_one_step(config, tmp_path, shared_cache_dir)
 
 
 def test_horizon_overlay_stacks_on_a_dataset_config(tmp_path):

@@ -18,5 +18,5 @@ def test_the_two_files_cover_every_config():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("config", CWGEN_CONFIGS)
-def test_cwgen_config_runs_one_step(config, tmp_path):
-    run_one_step(config, tmp_path)
+def test_cwgen_config_runs_one_step(config, tmp_path, shared_cache_dir):
+    run_one_step(config, tmp_path, shared_cache_dir)

@@ -17,7 +17,9 @@ _JMCE_ARGS = ("d_model", "n_heads", "e_layers", "d_layers", "d_ff", "dropout", "
 _SHARED_ARGS = ("cov_window", "lambda_min", "w_eig")
 
 
-def jmce_checkpoint_args(config: Path, tmp_path: Path, data_root: Path | None = None) -> list[str]:
+def jmce_checkpoint_args(
+    config: Path, tmp_path: Path, data_root: Path | None = None, cache_dir: Path | None = None
+) -> list[str]:
     cfg = yaml.safe_load(Path(config).read_text())
     init = cfg.get("model", {}).get("forecaster", {}).get("init_args", {}) or {}
     if init.get("jmce_checkpoint") is None:
@@ -28,7 +30,7 @@ def jmce_checkpoint_args(config: Path, tmp_path: Path, data_root: Path | None = 
     dm = ForecastDataModule(
         **data,
         root=None if data_root is None else str(data_root),
-        cache_dir=str(tmp_path / "cache"),
+        cache_dir=str(cache_dir or tmp_path / "cache"),
     )
     jmce = JMCE(
         target_dim=dm.target_dim,
