@@ -56,6 +56,13 @@ VARIANTS: dict[str, tuple[list[str], list[str]]] = {
     "val_stride1": ([], ["--data.val_stride=1"]),
     "epoch_pass_rescale": (["rescale_sigma=true"], ["--data.num_batches_per_epoch=10"]),
     "epoch_pass_val1": ([], ["--data.num_batches_per_epoch=10", "--data.val_stride=1"]),
+    # heavier tails: a learned Student-t per series
+    "student_t": (["likelihood=student_t"], []),
+    "rescale_student_t": (["rescale_sigma=true", "likelihood=student_t"], []),
+    "epoch_pass_rescale_student_t": (
+        ["rescale_sigma=true", "likelihood=student_t"],
+        ["--data.num_batches_per_epoch=10"],
+    ),
 }
 
 
