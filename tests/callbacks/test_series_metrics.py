@@ -69,3 +69,38 @@ def test_series_table_matches_naive_loops_with_subsets_and_missing_values():
         assert got[0] == want[0] and got[-1] == want[-1]
         np.testing.assert_allclose(got[1:-1], want[1:-1], rtol=1e-10, equal_nan=True)
     assert rows[-1][-1] == 0 and np.isnan(rows[-1][1]), "a series without points is NaN"
+
+
+def test_probforecast_test_draws_every_window_once(tmp_path):
+    """The per-series table reuses the test step's samples: one ``sample`` call per window
+    (``sample_seed_scope="window"``), not two."""
+    import lightning.pytorch as pl
+
+    from probforecast.callbacks.series_metrics import SeriesMetricsTable
+    from probforecast.data import ForecastDataModule, SyntheticOptions
+    from probforecast.models import SeasonalNaive
+    from probforecast.models.module import ForecastModule
+
+    dm = ForecastDataModule(
+        "synthetic",
+        context_length=24,
+        prediction_length=6,
+        eval_batch_size=2,
+        synthetic=SyntheticOptions(num_series=3, length=200, num_test_windows=5),
+    )
+    dm.setup("test")
+    forecaster = SeasonalNaive(3, 24, 6, freq=dm.freq, num_time_features=dm.num_time_features)
+    calls = []
+    original = forecaster.sample
+    forecaster.sample = lambda batch, n: calls.append(batch.batch_size) or original(batch, n)
+    table = SeriesMetricsTable()
+    trainer = pl.Trainer(
+        logger=False,
+        callbacks=[table],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(tmp_path),
+    )
+    trainer.test(ForecastModule(forecaster, num_samples=4), datamodule=dm)
+    assert sum(calls) == len(dm.split.test_starts) == 5
+    assert table.sums is not None and float(table.sums[:, -1].sum()) == 5 * 6 * 3

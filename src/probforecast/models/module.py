@@ -305,8 +305,10 @@ class ForecastModule(pl.LightningModule):
             return
         self._evaluate(batch, self.val_num_samples, self.val_metrics, "val")
 
-    def test_step(self, batch: ForecastBatch, batch_idx: int) -> None:
-        self._evaluate(batch, self.num_samples, self.test_metrics, "test")
+    def test_step(self, batch: ForecastBatch, batch_idx: int) -> Tensor:
+        """Score the batch and return its samples ``[B, S, Q, N]`` (scaled space), so that test
+        callbacks (the per-series table) reuse them instead of sampling again."""
+        return self._evaluate(batch, self.num_samples, self.test_metrics, "test")
 
     def predict_step(self, batch: ForecastBatch, batch_idx: int) -> dict[str, Tensor]:
         samples = self.draw_samples(batch, self.num_samples)
