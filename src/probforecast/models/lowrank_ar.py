@@ -156,7 +156,7 @@ class LowRankARForecaster(Forecaster):
             if likelihood == "gls"
             else None
         )
-        self.last_fallbacks = 0
+        self.pending_fallbacks = 0  # since the last ``sampling_diagnostics()`` read
 
     # ------------------------------------------------------------------ backbone contract
     @abstractmethod
@@ -287,7 +287,6 @@ class LowRankARForecaster(Forecaster):
                 for x in (torch.where(obs_c, eta_c, 0.0), factor_c, diag_c, obs_c)
             ]
 
-        self.last_fallbacks = 0
         for step in range(q):
             t = p + step
             x = self._inputs(paths[:, : t + 1], observed[:, : t + 1], time_feat[:, : t + 1], ids, t)
@@ -319,7 +318,7 @@ class LowRankARForecaster(Forecaster):
         cond = gls_conditional_next(
             eta_buf, factor_buf, diag_buf, factor, diag, corr, mask_obs=obs_buf
         )
-        self.last_fallbacks += int(cond.num_fallbacks)
+        self.pending_fallbacks += int(cond.num_fallbacks)
         eta = _lowrank_draw(cond.loc, cond.cov_factor, cond.cov_diag)
         new = (eta, factor, diag, torch.ones_like(eta, dtype=torch.bool))
         for i, value in enumerate(new):
@@ -327,12 +326,13 @@ class LowRankARForecaster(Forecaster):
         return eta
 
     def sampling_diagnostics(self) -> dict[str, float]:
-        """Counts from the last ``sample`` call (logged by ``ForecastModule``)."""
-        return (
-            {"gls_conditional_fallbacks": float(self.last_fallbacks)}
-            if self.correlation is not None
-            else {}
-        )
+        """Counts over every ``sample`` call since the previous read, then reset (read once per
+        batch by ``ForecastModule``, which calls ``sample`` once per window when seeding per
+        window, and sums the counts over the epoch)."""
+        if self.correlation is None:
+            return {}
+        count, self.pending_fallbacks = self.pending_fallbacks, 0
+        return {"gls_conditional_fallbacks": float(count)}
 
     @torch.no_grad()
     def diagnostic_figures(self, batch: ForecastBatch) -> dict[str, object]:
