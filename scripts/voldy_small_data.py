@@ -112,7 +112,7 @@ def build_cli(csv: Path, variant: str, seed: int, run_dir: Path, args) -> ProbFo
     return ProbForecastCLI(
         args=[
             *("--config", str(REPO / "configs" / "voldy_vae" / "etth1.yaml")),
-            *("--config", str(REPO / "configs" / "voldy_vae" / "ili.yaml")),
+            *("--config", str(REPO / "configs" / "voldy_vae" / "overlays" / "ili.yaml")),
             f"--data.dataset={csv}",
             "--data.protocol=default",
             f"--data.cache_dir={args.out / 'cache'}",

@@ -15,7 +15,7 @@ from tests.models.cwgen.jmce_fixture import jmce_checkpoint_args
 ALL_CONFIGS = sorted(
     p.relative_to(REPO).as_posix()
     for p in (REPO / "configs").rglob("*.yaml")
-    if p.parent.name not in ("trainer", "sweeps", "horizons", "protocols")
+    if p.parent.name not in ("trainer", "sweeps", "horizons", "protocols", "overlays")
 )
 #: CW-Gen's configs run in ``test_configs_cwgen.py`` (a second file, so that ``pytest -n 2
 #: --dist loadfile`` can put the two halves on different workers).
@@ -131,3 +131,35 @@ def test_protocol_overlays_switch_split_and_aggregation(
     assert cli.datamodule.protocol_name == protocol
     assert len(cli.datamodule.split.test_starts) == test_windows
     assert cli.model.test_metrics["crps"].aggregation == aggregation
+
+
+def test_voldy_small_data_overlays_stack_on_a_csv(tmp_path):
+    """``voldy_vae/overlays/ili.yaml`` (L = 36, H = 24) and ``small_data.yaml`` (one-pass epochs,
+    sigma in data units) stack on a VolDy-VAE dataset config for a user's weekly CSV."""
+    import numpy as np
+    import pandas as pd
+
+    dates = pd.date_range("2002-01-01", periods=966, freq="W-TUE")
+    values = np.random.default_rng(0).gamma(2.0, 1.0, (966, 7)).cumsum(0)
+    frame = pd.DataFrame(values, columns=[f"s{i}" for i in range(7)])
+    frame.insert(0, "date", dates)
+    csv = tmp_path / "weekly.csv"
+    frame.to_csv(csv, index=False)
+    overlays = REPO / "configs" / "voldy_vae" / "overlays"
+    cli = ProbForecastCLI(
+        args=[
+            *("--config", str(REPO / "configs" / "voldy_vae" / "etth1.yaml")),
+            *("--config", str(overlays / "ili.yaml")),
+            *("--config", str(overlays / "small_data.yaml")),
+            *("--data.dataset", str(csv), "--data.protocol", "default"),
+            *("--data.cache_dir", str(tmp_path / "cache")),
+            *("--trainer.default_root_dir", str(tmp_path / "run"), "--trainer.logger", "false"),
+        ],
+        run=False,
+    )
+    dm = cli.datamodule
+    dm.setup("fit")
+    assert (dm.context_length, dm.prediction_length) == (36, 24)
+    assert cli.model.forecaster.context_length == 36 and cli.model.forecaster.rescale_sigma
+    assert dm.num_batches_per_epoch is None
+    assert dm.batches_per_epoch == -(-(int(0.7 * 966) - 36 - 24 + 1) // 64)
