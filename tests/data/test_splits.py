@@ -223,5 +223,7 @@ def test_gls_paper_needs_a_window_count_where_the_registry_has_none():
     dm = _synthetic(protocol="gls_paper", num_test_windows=3)
     dm.setup("fit")
     assert len(dm.split.test_starts) == len(dm.split.val_starts) == 3
-    with pytest.raises(DataError, match="protocol must be 'default' or 'gls_paper'"):
-        _synthetic(protocol="probts")
+    with pytest.raises(DataError, match="protocol must be one of"):
+        _synthetic(protocol="gls")
+    with pytest.raises(DataError, match="protocol 'probts' needs LTSF borders"):
+        _synthetic(protocol="probts").setup("fit")
