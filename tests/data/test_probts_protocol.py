@@ -46,7 +46,8 @@ def test_etth1_windows_as_probts():
     assert len(long.val_starts) == len(long.test_starts) == 23  # fidelity note: 23 at H = 720
 
 
-def test_datamodule_probts_protocol_on_ett_and_ratio_data(data_root, cache_dir):
+def test_datamodule_probts_protocol_on_ett_and_ratio_data(data_root, shared_cache_dir):
+    cache_dir = shared_cache_dir  # read-only use of the converted datasets
     dm = ForecastDataModule(
         "etth1", root=str(data_root), context_length=96, protocol="probts", cache_dir=str(cache_dir)
     )
@@ -69,7 +70,8 @@ def test_datamodule_probts_protocol_on_ett_and_ratio_data(data_root, cache_dir):
     assert weather.split.val_starts[0] == n_train
 
 
-def test_probts_protocol_refuses_rolling_datasets_and_unread_options(data_root, cache_dir):
+def test_probts_protocol_refuses_rolling_datasets_and_unread_options(data_root, shared_cache_dir):
+    cache_dir = shared_cache_dir  # read-only use of the converted datasets
     gluonts = ForecastDataModule(
         "exchange_rate_nips", root=str(data_root), protocol="probts", cache_dir=str(cache_dir)
     )
@@ -95,7 +97,8 @@ def test_probts_protocol_refuses_rolling_datasets_and_unread_options(data_root, 
         ratios.setup("fit")
 
 
-def test_missing_values_masks_weather_sentinels(data_root, cache_dir):
+def test_missing_values_masks_weather_sentinels(data_root, shared_cache_dir):
+    cache_dir = shared_cache_dir  # read-only use of the converted datasets
     with gzip.open(data_root / "weather" / "weather.csv.gz") as fh:
         frame = pd.read_csv(fh).drop(columns="date")
     sentinels = int((frame.to_numpy() == -9999).sum())

@@ -39,6 +39,14 @@ def _one_val_window(config: str) -> list[str]:
     return ["--data.num_val_windows" if protocol == "rolling" else "--data.max_val_windows", "1"]
 
 
+def _few_sampling_steps(config: str) -> list[str]:
+    """CW generators validate with 2 sampler steps here (DDIM 50 steps of a full-size network
+    is the slowest part of a one-step run; the sampler itself is tested in tests/models/cwgen)."""
+    if config.startswith(("configs/cw_diff/", "configs/cw_flow/")):
+        return ["--model.forecaster.init_args.sampling_steps", "2"]
+    return []
+
+
 def run_one_step(config: str, tmp_path, cache_dir) -> None:
     """Load ``config`` through the CLI parser and run one training + one validation step."""
     if _needs_data(config) and not have_real_data():
@@ -69,9 +77,8 @@ def run_one_step(config: str, tmp_path, cache_dir) -> None:
             "1",
             "--forecast_plot.every_n_val_epochs",
             "0",
-            *jmce_checkpoint_args(
-                REPO / config, tmp_path, SHARED_DATA, cache_dir
-            ),  # two-stage CW configs
+            *jmce_checkpoint_args(REPO / config, tmp_path, SHARED_DATA, cache_dir),
+            *_few_sampling_steps(config),
         ],
         run=False,
     )
