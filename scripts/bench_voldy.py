@@ -211,7 +211,7 @@ def run_accuracy(args) -> None:
                 best = cli.trainer.checkpoint_callback.best_model_path
                 module = type(cli.model).load_from_checkpoint(best, forecaster=cli.model.forecaster)
                 module.to(cli.model.device)
-                ckpt = torch.load(best, map_location="cpu", weights_only=False)
+                ckpt = torch.load(best, map_location="cpu", weights_only=True)
                 best_epoch = int(ckpt.get("epoch", -2)) + 1  # 1-based
                 for protocol in PROTOCOLS:
                     data = protocol_datamodule(cli.datamodule, protocol, args)

@@ -169,7 +169,7 @@ def run(args) -> None:
                 cli.trainer.fit(cli.model, cli.datamodule)
                 fit_s = time.perf_counter() - start
                 best = cli.trainer.checkpoint_callback.best_model_path
-                ckpt = torch.load(best, map_location="cpu", weights_only=False)
+                ckpt = torch.load(best, map_location="cpu", weights_only=True)
                 module = type(cli.model).load_from_checkpoint(best, forecaster=cli.model.forecaster)
                 record = {
                     "dataset": dataset,
