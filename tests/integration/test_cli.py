@@ -1,18 +1,17 @@
-"""The real CLI end to end (subprocesses of ``python -m probforecast``), with W&B offline runs read back."""
+"""The real CLI end to end (its console entry point, in this process; ``python -m probforecast``
+as a subprocess once), with W&B offline runs read back."""
 
 from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from probforecast.utils.wandb_offline import read_run
+from tests.cli_runner import ok, run_cli
 from tests.conftest import REPO, requires_real_data
 
 pytestmark = pytest.mark.slow
@@ -33,25 +32,6 @@ TINY = [
     "--data.synthetic.length",
     "600",
 ]
-
-
-def run_cli(*args: str, cwd: Path, env_extra: dict | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", **(env_extra or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "probforecast", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
-def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert result.returncode == 0, (
-        f"exit {result.returncode}\nSTDOUT\n{result.stdout[-3000:]}\nSTDERR\n{result.stderr[-5000:]}"
-    )
-    return result
 
 
 def wandb_runs(root: Path) -> list[dict]:
@@ -227,5 +207,5 @@ def test_non_numeric_csv_column_gives_one_clear_error(tmp_path):
 
 
 def test_module_entry_point_help():
-    result = ok(run_cli("--help", cwd=REPO))
+    result = ok(run_cli("--help", cwd=REPO, in_process=False))
     assert "fit" in result.stdout and "test" in result.stdout

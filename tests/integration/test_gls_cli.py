@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_runner import ok, run_cli
 from tests.conftest import REPO
-from tests.integration.test_cli import ok, run_cli
 
 pytestmark = pytest.mark.slow
 

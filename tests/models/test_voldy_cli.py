@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from tests.cli_runner import ok, run_cli
 from tests.conftest import REPO, requires_real_data
-from tests.integration.test_cli import ok, run_cli
 
 pytestmark = pytest.mark.slow
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import warnings
 
 import pytest
 import torch
 
 from probforecast.cli import ProbForecastCLI
+from tests.cli_runner import run_cli
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -59,11 +58,10 @@ def test_two_stage_pipeline_jmce_then_cw_diff_and_cw_flow(tmp_path):
         assert got == value if isinstance(value, dict) else torch.equal(got, value)
 
     # the real command line: probforecast test --ckpt_path best
-    result = subprocess.run(
-        [sys.executable, "-m", "probforecast", "test", "--config",
-         str(REPO / "configs/cw_diff/synthetic.yaml"), "--trainer.default_root_dir",
-         str(diff_root), *TINY, *use, "--ckpt_path", "best"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    result = run_cli(
+        "test", "--config", str(REPO / "configs/cw_diff/synthetic.yaml"),
+        "--trainer.default_root_dir", str(diff_root), *TINY, *use, "--ckpt_path", "best",
+        cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test/crps" in result.stdout and "test/qice" in result.stdout
