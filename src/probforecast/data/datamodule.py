@@ -37,6 +37,7 @@ from probforecast.data.splits import (
 from probforecast.data.synthetic.mixing import SyntheticSourceOptions, SyntheticWindows
 from probforecast.data.time_features import time_features
 from probforecast.data.windows import EvaluationWindows, SeriesWindows, TrainingWindows
+from probforecast.utils.resumable import EpochIndexSampler
 
 log = logging.getLogger(__name__)
 
@@ -350,7 +351,9 @@ class ForecastDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         if self.train_source is not None:
-            return self._loader(self.synthetic_windows(), self.batch_size)
+            windows = self.synthetic_windows()
+            sampler = EpochIndexSampler(len(windows))
+            return self._loader(windows, self.batch_size, sampler=sampler)
         data = TrainingWindows(
             self.prepared.windows, self.split.train_end, self.num_series_per_batch, self.seed
         )
@@ -381,7 +384,11 @@ class ForecastDataModule(pl.LightningDataModule):
         return math.ceil(self.num_training_windows / self.batch_size)
 
     def synthetic_windows(self) -> SyntheticWindows:
-        """The ``train_source`` windows (in curriculum order: the loader does not shuffle)."""
+        """The ``train_source`` windows (in curriculum order: the loader does not shuffle).
+
+        Windows have ``num_series_per_batch`` channels when it is set (their ``series_ids`` a
+        random subset of the dataset's series), else as many as the dataset has series.
+        """
         from probforecast.data.synthetic.store import load_corpus
 
         opts = self.train_source
@@ -400,7 +407,7 @@ class ForecastDataModule(pl.LightningDataModule):
             ]
             return SyntheticWindows(
                 corpora,
-                self.target_dim,
+                self.num_series_per_batch or self.target_dim,
                 self.context_length,
                 self.prediction_length,
                 self.prepared.windows.time_feat[: self.split.train_end],
@@ -408,6 +415,7 @@ class ForecastDataModule(pl.LightningDataModule):
                 opts.mode,
                 opts.weights,
                 self.seed,
+                series_pool=self.target_dim,
             )
         except ValueError as err:
             raise DataError(f"data.train_source: {err}") from err

@@ -91,6 +91,34 @@ class EpochReplaySampler(Sampler[int]):
         return self.num_samples
 
 
+class EpochIndexSampler(Sampler[int]):
+    """Indices ``e M, e M + 1, ..., e M + M - 1`` for epoch ``e`` (``M = epoch_len``), in order.
+
+    For datasets whose item ``epoch * M + i`` is window ``i`` of epoch ``epoch`` (e.g.
+    ``SyntheticWindows``). The epoch comes from ``progress`` when one is attached (see
+    :func:`make_resumable`), else from ``set_epoch``, which Lightning calls every epoch.
+    """
+
+    def __init__(self, epoch_len: int, progress: Progress | None = None):
+        if epoch_len < 1:
+            raise ValueError(f"epoch_len must be >= 1; got {epoch_len}")
+        self.epoch_len, self.progress = epoch_len, progress
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def current_epoch(self) -> int:
+        return self.progress()[0] if self.progress is not None else self.epoch
+
+    def __iter__(self) -> Iterator[int]:
+        first = self.current_epoch() * self.epoch_len
+        return iter(range(first, first + self.epoch_len))
+
+    def __len__(self) -> int:
+        return self.epoch_len
+
+
 class ResumableLoader(DataLoader):
     """``DataLoader`` that starts an iterator at the batch the trainer has reached.
 
@@ -153,8 +181,9 @@ class _Skipped:
 
 def make_resumable(loader: DataLoader, progress: Progress) -> DataLoader:
     """Rebuild a training loader with a ``RandomSampler(replacement=True)`` and a seeded
-    generator as a :class:`ResumableLoader` over :class:`EpochReplaySampler`; any other loader
-    gets only the batch skip (its sampler's own epoch handling is kept)."""
+    generator as a :class:`ResumableLoader` over :class:`EpochReplaySampler`; an
+    :class:`EpochIndexSampler` reads its epoch from ``progress``; any other loader gets only the
+    batch skip (its sampler's own epoch handling is kept)."""
     if isinstance(loader, ResumableLoader):
         return loader
     sampler = loader.sampler
@@ -165,6 +194,8 @@ def make_resumable(loader: DataLoader, progress: Progress) -> DataLoader:
             sampler.generator.initial_seed(),
             progress,
         )
+    elif isinstance(sampler, EpochIndexSampler):
+        sampler = EpochIndexSampler(sampler.epoch_len, progress)
     elif not isinstance(sampler, Sampler):
         return loader
     return ResumableLoader(

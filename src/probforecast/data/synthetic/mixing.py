@@ -11,8 +11,12 @@ non-mixed window comes from one source drawn uniformly.
 Weighted mixing: mixture weights ``gamma`` on the simplex give ``n_m = floor(gamma_m M)``
 windows per source plus the largest remainders (``sum_m n_m = M`` exactly), in shuffled order.
 
-Every item is a deterministic function of ``(seed, i)``. Windows are scaled per sample and
-channel (``loc``/``scale``: mean and std of the whole sample), like the DataModule's scaler.
+Every item is a deterministic function of ``(seed, epoch, i)``: dataset index ``g`` is item
+``i = g mod M`` of epoch ``g // M`` (``utils.resumable.EpochIndexSampler`` yields those indices),
+so every epoch draws fresh windows and each source's sample order and the weighted assignment
+are reshuffled per epoch, reproducibly from the seed and in any worker process. Windows are
+scaled per sample and channel (``loc``/``scale``: mean and std of the whole sample), like the
+DataModule's scaler.
 """
 
 from __future__ import annotations
@@ -81,9 +85,12 @@ class SyntheticWindows(Dataset):
 
     Args:
         corpora: one ``SyntheticCorpus`` per source (each with ``>= N`` channels).
-        num_series: ``N``. context_length: ``P``. prediction_length: ``Q``.
+        num_series: ``N``, channels per window. context_length: ``P``. prediction_length: ``Q``.
         time_feat: ``[T_f, F]`` time features to attach (a random slice per window).
         epoch_len: ``M``, the number of windows per epoch.
+        series_pool: the number of series the model knows (``>= N``); each window's
+            ``series_ids`` are a sorted random subset of ``range(series_pool)`` (all of
+            ``range(N)`` when ``None`` or ``N``), as ``num_series_per_batch`` does on real data.
     """
 
     def __init__(
@@ -97,8 +104,12 @@ class SyntheticWindows(Dataset):
         mode: Literal["progressive", "weighted"] = "progressive",
         weights: tuple[float, ...] | None = None,
         seed: int = 0,
+        series_pool: int | None = None,
     ) -> None:
         self.corpora, self.num_series = corpora, num_series
+        self.series_pool = num_series if series_pool is None else series_pool
+        if self.series_pool < num_series:
+            raise ValueError(f"series_pool {self.series_pool} < channels per window {num_series}")
         self.p, self.q = context_length, prediction_length
         self.time_feat, self.epoch_len, self.mode, self.seed = (
             time_feat.float(),
@@ -117,22 +128,34 @@ class SyntheticWindows(Dataset):
             raise ValueError("the time features are shorter than one window")
         if mode not in ("progressive", "weighted"):
             raise ValueError(f"mode must be 'progressive' or 'weighted'; got {mode!r}")
-        rng = np.random.default_rng([seed, 7])
-        self._order = [rng.permutation(len(c)) for c in corpora]
-        self._assignment = None
+        self._counts = None
         if mode == "weighted":
             if weights is None or len(weights) != len(corpora):
                 raise ValueError(f"weighted mixing needs one weight per source ({len(corpora)})")
-            counts = largest_remainder(weights, epoch_len)
-            self._assignment = rng.permutation(np.repeat(np.arange(len(corpora)), counts))
+            self._counts = largest_remainder(weights, epoch_len)
+        self._epoch_plan: tuple[int, list[np.ndarray], np.ndarray | None] | None = None
         self._stats: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return self.epoch_len
 
-    def _sample(self, source: int, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _plan(self, epoch: int) -> tuple[list[np.ndarray], np.ndarray | None]:
+        """Epoch ``epoch``'s sample order per source and (weighted mode) source per item."""
+        if self._epoch_plan is None or self._epoch_plan[0] != epoch:
+            rng = np.random.default_rng([self.seed, 7, epoch])
+            order = [rng.permutation(len(c)) for c in self.corpora]
+            assignment = None
+            if self._counts is not None:
+                sources = np.repeat(np.arange(len(self.corpora)), self._counts)
+                assignment = rng.permutation(sources)
+            self._epoch_plan = (epoch, order, assignment)
+        return self._epoch_plan[1], self._epoch_plan[2]
+
+    def _sample(
+        self, source: int, epoch: int, index: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         corpus = self.corpora[source]
-        sample_index = int(self._order[source][index % len(corpus)])
+        sample_index = int(self._plan(epoch)[0][source][index % len(corpus)])
         values = np.asarray(corpus[sample_index], dtype=np.float64)  # [C, T]
         if (source, sample_index) not in self._stats:
             std = values.std(axis=1)
@@ -140,11 +163,15 @@ class SyntheticWindows(Dataset):
         return values, *self._stats[(source, sample_index)]
 
     def item_with_provenance(self, index: int) -> tuple[dict[str, Tensor], np.ndarray]:
-        """The window of item ``index`` and the source of each of its ``N`` channels."""
-        rng = np.random.default_rng([self.seed, 11, index])
+        """The window of dataset index ``index`` (item ``index mod M`` of epoch ``index // M``)
+        and the source of each of its ``N`` channels."""
+        if index < 0:
+            raise IndexError(f"synthetic window index must be >= 0; got {index}")
+        epoch, index = divmod(int(index), self.epoch_len)
+        rng = np.random.default_rng([self.seed, 11, epoch, index])
         n, width = self.num_series, self.p + self.q
         if self.mode == "weighted":
-            chosen = [int(self._assignment[index])]
+            chosen = [int(self._plan(epoch)[1][index])]
             sizes = np.array([n])
         elif rng.random() < mixing_probability(index, self.epoch_len):
             chosen = list(range(len(self.corpora)))
@@ -154,7 +181,7 @@ class SyntheticWindows(Dataset):
             sizes = np.array([n])
         parts, locs, scales, tags = [], [], [], []
         for source, size in zip(chosen, sizes, strict=True):
-            values, loc, scale = self._sample(source, index)
+            values, loc, scale = self._sample(source, epoch, index)
             cols = np.sort(rng.choice(values.shape[0], size=size, replace=False))
             start = int(rng.integers(0, values.shape[1] - width + 1))
             parts.append(values[cols, start : start + width])
@@ -168,6 +195,9 @@ class SyntheticWindows(Dataset):
         offset = int(rng.integers(0, self.time_feat.shape[0] - width + 1))
         feats = self.time_feat[offset : offset + width]
         ones = torch.ones(width, n, dtype=torch.bool)
+        series_ids = np.arange(n)
+        if self.series_pool > n:
+            series_ids = np.sort(rng.choice(self.series_pool, size=n, replace=False))
         item = {
             "past_target": scaled[: self.p],
             "past_observed": ones[: self.p],
@@ -175,7 +205,7 @@ class SyntheticWindows(Dataset):
             "future_time_feat": feats[self.p :],
             "future_target": scaled[self.p :],
             "future_observed": ones[self.p :],
-            "series_ids": torch.arange(n),
+            "series_ids": torch.from_numpy(series_ids).long(),
             "loc": torch.from_numpy(loc).float(),
             "scale": torch.from_numpy(scale).float(),
             "window_start": torch.tensor(self.p, dtype=torch.long),
