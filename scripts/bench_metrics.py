@@ -1,15 +1,22 @@
 """Time probforecast's metrics against properscoring, scoringrules and numpy in the same run.
 
 Usage:
-    PYTHONPATH=src python scripts/bench_metrics.py            # comparison + every metric
-    PYTHONPATH=src python scripts/bench_metrics.py --quick    # smaller problem, fewer repeats
+    PYTHONPATH=src python scripts/bench_metrics.py                   # comparison + every metric
+    PYTHONPATH=src python scripts/bench_metrics.py --quick           # smaller, fewer repeats
+    PYTHONPATH=src python scripts/bench_metrics.py --busy-neighbour  # with one CPU-bound process
+    PYTHONPATH=src python scripts/bench_metrics.py --sort-methods numpy network torch --skip-all
 
 Prints markdown tables:
 1. CRPS, CRPS-sum, energy score and QICE at ``samples=100, B=64, Q=24, N=370`` (float32):
    our torchmetrics ``update`` against properscoring (numba) and scoringrules (numba backend);
    QICE against a numpy implementation of CARD's QICE (neither library has it). The ratio is
-   ``reference time / our time`` (> 1: ours is faster); the values are checked to agree.
-2. Ways to sort the sample axis on this CPU (why the package uses a bitonic network on CPU).
+   ``reference time / our time`` (> 1: ours is faster); the values are checked to agree. One
+   block per CPU sort method (``--sort-methods``), per torch thread count of the process (1 and
+   the default) and per thread count inside metric updates (``--metric-threads 1 all``; the
+   package default is 1, see ``metrics/functional/_threads.py``). ``--busy-neighbour`` starts
+   one CPU-bound process (a numpy loop on one core) for the whole table, as a browser tab or
+   another job would on a shared machine.
+2. Ways to sort the sample axis on this CPU (why the package sorts with numpy on CPU).
 3. Every metric of ``METRIC_REGISTRY``: update time, and the peak resident memory of its first
    update beyond the inputs (VmHWM after resetting it, Linux only), each in a fresh process.
 
@@ -20,6 +27,7 @@ Timings on a shared CPU are noisy: the load average is printed before and after.
 from __future__ import annotations
 
 import argparse
+import itertools
 import multiprocessing as mp
 import os
 import platform
@@ -40,7 +48,7 @@ from probforecast.metrics import (
     EnergyScore,
     build_metric_collection,
 )
-from probforecast.metrics.functional import _sort
+from probforecast.metrics.functional import _sort, set_metric_cpu_threads
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:
@@ -73,7 +81,16 @@ def _update_value(metric, samples, target) -> Callable[[], float]:
     return run
 
 
-def compare(b: int, s: int, q: int, n: int, repeats: int) -> list[str]:
+def busy_loop() -> None:
+    """A CPU-bound neighbour: one core of element-wise numpy work, forever."""
+    x = np.random.default_rng(0).standard_normal(1 << 16)
+    while True:
+        x = np.sin(x) + 1.0
+
+
+def compare(
+    b: int, s: int, q: int, n: int, repeats: int, sort_methods, thread_counts, metric_threads
+) -> list[str]:
     gen = torch.Generator().manual_seed(0)
     samples = torch.randn(b, s, q, n, generator=gen)
     target = 0.3 + 1.2 * torch.randn(b, q, n, generator=gen)
@@ -137,25 +154,54 @@ def compare(b: int, s: int, q: int, n: int, repeats: int) -> list[str]:
             [("numpy (CARD)", lambda: card_qice_numpy(x, y))],
         ),
     ]
+    ref_times: dict[tuple[str, str, int], tuple[float, float]] = {}
     rows = [
-        "| metric | ours (s) | reference | reference (s) | ratio ref/ours | max rel. diff |",
-        "|---|---:|---|---:|---:|---:|",
+        "| metric | torch threads | metric threads | CPU sort | ours (s) | reference "
+        "| reference (s) | ratio ref/ours | max rel. diff |",
+        "|---|---:|---:|---|---:|---|---:|---:|---:|",
     ]
     print("\n".join(rows), flush=True)
-    for name, ours_fn, references in cases:
-        ours_value = ours_fn()
-        ours_time = median_time(ours_fn, repeats)
-        for ref_name, ref_fn in references:
-            ref_value = ref_fn()
-            ref_time = median_time(
-                ref_fn, max(1, repeats // 2) if ref_name.endswith("nrg") else repeats
-            )
-            diff = abs(ours_value - ref_value) / max(abs(ref_value), 1e-12)
-            rows.append(
-                f"| {name} | {ours_time:.3f} | {ref_name} | {ref_time:.3f} | {ref_time / ours_time:.2f} | {diff:.1e} |"
-            )
-            print(rows[-1], flush=True)
+    default_threads = torch.get_num_threads()
+    for threads in thread_counts:
+        torch.set_num_threads(threads)
+        for method, mthreads in itertools.product(sort_methods, metric_threads):
+            _sort.set_cpu_sort_method(method)
+            set_metric_cpu_threads(None if mthreads == "all" else int(mthreads))
+            for name, ours_fn, references in cases:
+                ours_value = ours_fn()
+                ours_time = median_time(ours_fn, repeats)
+                for ref_name, ref_fn in references:
+                    key = (name, ref_name, threads)
+                    if key not in ref_times:  # numba and numpy run on one thread either way
+                        reps = max(1, repeats // 2) if ref_name.endswith("nrg") else repeats
+                        ref_times[key] = (ref_fn(), median_time(ref_fn, reps))
+                    ref_value, ref_time = ref_times[key]
+                    diff = abs(ours_value - ref_value) / max(abs(ref_value), 1e-12)
+                    rows.append(
+                        f"| {name} | {threads} | {mthreads} | {method} | {ours_time:.3f} | {ref_name} "
+                        f"| {ref_time:.3f} | {ref_time / ours_time:.2f} | {diff:.1e} |"
+                    )
+                    print(rows[-1], flush=True)
+    torch.set_num_threads(default_threads)
+    _sort.set_cpu_sort_method("numpy")
+    set_metric_cpu_threads(1)
     return rows
+
+
+def _with_method(method: str, flat: torch.Tensor):
+    previous = _sort.set_cpu_sort_method(method)
+    try:
+        return _sort.sorted_map(flat, lambda blk: (blk[0],))
+    finally:
+        _sort.set_cpu_sort_method(previous)
+
+
+def numpy_blocks(flat: torch.Tensor):
+    return _with_method("numpy", flat)
+
+
+def network_blocks(flat: torch.Tensor):
+    return _with_method("network", flat)
 
 
 def sort_alternatives(b: int, s: int, q: int, n: int, repeats: int) -> list[str]:
@@ -176,10 +222,11 @@ def sort_alternatives(b: int, s: int, q: int, n: int, repeats: int) -> list[str]
         ("torch.topk(k=S/2) on contiguous [.., S]", lambda: torch.topk(last, half, dim=-1)),
         ("torch.kthvalue (one order statistic)", lambda: torch.kthvalue(last, half, dim=-1)),
         (
-            "bitonic network, blocks in cache (ours)",
-            lambda: _sort.sorted_map(flat, lambda blk: (blk[0],)),
+            "bitonic network, blocks in cache",
+            lambda: network_blocks(flat),
         ),
-        ("np.sort on contiguous [.., S] (not usable: numpy)", lambda: np.sort(numpy_last, axis=-1)),
+        ("np.sort on contiguous [.., S]", lambda: np.sort(numpy_last, axis=-1)),
+        ("numpy blocks: copy + np.sort + copy back (ours)", lambda: numpy_blocks(flat)),
     ]
     rows = [f"| sorting the {s} samples of each of the B*Q*N columns | time (s) |", "|---|---:|"]
     print("\n".join(rows), flush=True)
@@ -247,9 +294,27 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="B=8 and 3 repeats (a smoke run)")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--skip-all", action="store_true", help="skip the per-metric table")
+    parser.add_argument("--skip-sorts", action="store_true", help="skip the sorting table")
+    parser.add_argument(
+        "--sort-methods",
+        nargs="+",
+        default=["numpy"],
+        choices=_sort.CPU_SORT_METHODS,
+        help="CPU sort methods to time in the comparison (default: the package default)",
+    )
+    parser.add_argument(
+        "--metric-threads",
+        nargs="+",
+        default=["1"],
+        help="torch threads inside metric updates: integers, or 'all' (torch's setting)",
+    )
+    parser.add_argument(
+        "--busy-neighbour", action="store_true", help="run one CPU-bound process alongside"
+    )
     args = parser.parse_args()
     b, s, q, n, p = (8, 100, 24, 370, 96) if args.quick else (64, 100, 24, 370, 96)
     repeats = 3 if args.quick else args.repeats
+    threads = sorted({1, torch.get_num_threads()})
 
     print(f"samples={s}, B={b}, Q={q}, N={n} (float32); history P={p} for ProbCorr")
     print(
@@ -260,15 +325,25 @@ def main() -> None:
     )
     load = os.getloadavg()
     print(f"load average before: {load}")
-    if load[0] > 1.0:
+    neighbour = None
+    if args.busy_neighbour:
+        neighbour = mp.get_context("spawn").Process(target=busy_loop, daemon=True)
+        neighbour.start()
+        print(f"busy neighbour: pid {neighbour.pid}, one CPU-bound numpy loop")
+    elif load[0] > 1.0:
         print("WARNING: the machine is busy; 2-thread timings suffer most from contention")
     print()
-    compare(b, s, q, n, repeats)
-    print()
-    sort_alternatives(b, s, q, n, repeats)
-    if not args.skip_all:
-        print()
-        every_metric((b, s, q, n, p), max(1, repeats // 2))
+    try:
+        compare(b, s, q, n, repeats, args.sort_methods, threads, args.metric_threads)
+        if not args.skip_sorts:
+            print()
+            sort_alternatives(b, s, q, n, repeats)
+        if not args.skip_all:
+            print()
+            every_metric((b, s, q, n, p), max(1, repeats // 2))
+    finally:
+        if neighbour is not None:
+            neighbour.terminate()
     print(f"\nload average after: {os.getloadavg()}")
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 from torchmetrics import Metric
+
+from .functional._threads import metric_threads
 
 
 class ForecastMetric(Metric):
@@ -18,6 +22,23 @@ class ForecastMetric(Metric):
     """
 
     full_state_update = False
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        """Every subclass' ``update`` runs under ``metric_threads`` (one torch thread on CPU by
+        default; see ``functional/_threads.py``)."""
+        super().__init_subclass__(**kwargs)
+        update = cls.__dict__.get("update")
+        if update is None or getattr(update, "_runs_in_metric_threads", False):
+            return
+
+        @functools.wraps(update)
+        def update_in_metric_threads(self, samples: Tensor, *args, **kwargs):
+            with metric_threads(samples.device):
+                return update(self, samples, *args, **kwargs)
+
+        update_in_metric_threads._runs_in_metric_threads = True  # type: ignore[attr-defined]
+        cls.update = update_in_metric_threads  # type: ignore[method-assign]
+
     is_differentiable = False
     higher_is_better: bool | None = False
     plot_lower_bound: float | None = 0.0

@@ -15,6 +15,7 @@ from torch import Tensor
 from probforecast.data.batch import ForecastBatch
 from probforecast.distributions._cholesky import jitter_counts, reset_jitter_counts
 from probforecast.metrics import build_metric_collection
+from probforecast.metrics.functional import metric_threads
 from probforecast.models.base import Forecaster
 from probforecast.utils.checkpoint_meta import (
     META_KEY,
@@ -270,14 +271,15 @@ class ForecastModule(pl.LightningModule):
                 reduce_fx="sum",
                 batch_size=batch.batch_size,
             )
-        collection.update(
-            pred,
-            target,
-            mask=batch.future_observed,
-            past_target=past,
-            past_observed=batch.past_observed,
-            series_scale=self._series_scale(batch),
-        )
+        with metric_threads(pred.device):  # one switch for the whole collection
+            collection.update(
+                pred,
+                target,
+                mask=batch.future_observed,
+                past_target=past,
+                past_observed=batch.past_observed,
+                series_scale=self._series_scale(batch),
+            )
         self.log_dict(collection, on_step=False, on_epoch=True, batch_size=batch.batch_size)
         self._log_loss(batch, stage)
         return samples

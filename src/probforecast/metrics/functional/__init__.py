@@ -5,7 +5,8 @@ Shapes everywhere: ``samples [B, S, Q, N]`` (windows, samples, horizon, series),
 are left out of every score, on the sample side too; NaN in unobserved targets is harmless.
 """
 
-from ._sort import sample_quantiles
+from ._sort import CPU_SORT_METHODS, sample_quantiles, set_cpu_sort_method
+from ._threads import metric_threads, set_metric_cpu_threads
 from .calibration import (
     DEFAULT_COVERAGE_LEVELS,
     central_interval,
@@ -25,6 +26,7 @@ from .variogram import variogram_score
 from .window_mean import window_mean_scores
 
 __all__ = [
+    "CPU_SORT_METHODS",
     "DEFAULT_COVERAGE_LEVELS",
     "DEFAULT_CRPS_QUANTILES",
     "central_interval",
@@ -33,6 +35,7 @@ __all__ = [
     "crps_quantile",
     "crps_sum",
     "energy_score",
+    "metric_threads",
     "interval_width",
     "mae",
     "mse",
@@ -46,6 +49,8 @@ __all__ = [
     "quantile_coverage_counts",
     "quantile_coverage_error",
     "sample_quantiles",
+    "set_cpu_sort_method",
+    "set_metric_cpu_threads",
     "variogram_score",
     "window_mean_scores",
 ]

@@ -3,13 +3,23 @@
 Every order-based metric (exact CRPS, quantile CRPS, QICE, coverage, interval width, median)
 reduces a sorted sample axis. ``torch.sort`` is fast on GPUs, but on CPUs it sorts each short
 row with a generic comparison sort that also builds int64 indices: about 1.5 us per row of 100
-samples, 7x slower than numpy's SIMD sort. On CPU we therefore sort with a *bitonic sorting
-network* vectorised across columns: the samples of many (window, step, series) columns are laid
-out as a ``[P, C]`` block (``P`` = S rounded up to a power of two, padded with +inf) and every
-compare-exchange stage is one ``torch.minimum`` / ``torch.maximum`` over whole rows. Blocks of
-about 0.75 MB per thread stay in cache, so the ``log2(P)(log2(P)+1)/2`` stages (28 for
-S <= 128) cost far less than the per-row sort. Results are consumed block by block
-(``sorted_map``), so the sorted tensor is never materialised at full size.
+samples, 7x slower than numpy's SIMD sort. CPU tensors are therefore sorted by one of:
+
+- ``"numpy"`` (the default): blocks of columns are copied to a contiguous ``[b, m, S]`` array
+  and sorted in place by ``np.sort`` along the last axis (x86-simd-sort / highway: SIMD
+  sorting networks per row), on the calling thread only. No OpenMP barrier is involved, so a
+  busy neighbour on a shared machine slows it down by its share of one core and no more.
+- ``"network"``: a *bitonic sorting network* vectorised across columns: the samples of many
+  columns are laid out as a ``[P, C]`` block (``P`` = S rounded up to a power of two, padded
+  with +inf) and every compare-exchange stage is one ``torch.minimum`` / ``torch.maximum``
+  over whole rows. Fast on an idle machine with several threads, but its
+  ``log2(P)(log2(P)+1)/2`` small multi-threaded stages per block wait on OpenMP barriers, which
+  costs 10-30x when another process holds a core (measured: ``scripts/bench_metrics.py
+  --busy-neighbour``).
+- ``"torch"``: ``torch.sort`` (what GPUs, autograd and dtypes numpy lacks always use).
+
+Results are consumed block by block (``sorted_map``), so the sorted tensor is never
+materialised at full size.
 
 Axes: ``B`` windows, ``S`` samples, ``M`` flattened (horizon x series) columns.
 """
@@ -23,25 +33,45 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._threads import metric_threads
+
 # Elements of one CPU block buffer per intra-op thread (~0.75 MB of float32): the two
 # ping-pong buffers of a block then stay in the threads' L2 caches.
 _BLOCK_ELEMENTS_PER_THREAD = 196_608
 # The network does O(P log^2 P) work per column against O(S log S) for a comparison sort; on a
 # 2-core AVX-512 CPU it still beats torch.sort up to S = 4096 and breaks even near S = 10^4.
 _MAX_NETWORK_SAMPLES = 4096
+# Samples per block on the numpy path (~1 MB of float32: stays in a core's L2 cache).
+_NUMPY_BLOCK_ELEMENTS = 1 << 18
 # Elements per block on the torch.sort path (bounds the temporaries of ``fn``).
 _SORT_BLOCK_ELEMENTS = 1 << 24
 
 BlockFn = Callable[..., tuple[Tensor, ...]]
 
+CPU_SORT_METHODS: tuple[str, ...] = ("numpy", "network", "torch")
+_NUMPY_DTYPES = (torch.float32, torch.float64, torch.float16)
+_cpu_sort_method = "numpy"
 
-def _use_network(samples: Tensor) -> bool:
+
+def set_cpu_sort_method(method: str) -> str:
+    """Choose how CPU tensors are sorted (see the module docstring); returns the previous one."""
+    global _cpu_sort_method
+    if method not in CPU_SORT_METHODS:
+        raise ValueError(f"CPU sort method must be one of {CPU_SORT_METHODS}; got {method!r}")
+    previous, _cpu_sort_method = _cpu_sort_method, method
+    return previous
+
+
+def _cpu_method(samples: Tensor) -> str:
+    """The sort for ``samples [B, S, M]``: ``torch`` on GPUs and under autograd."""
     needs_grad = torch.is_grad_enabled() and samples.requires_grad
-    return (
-        samples.device.type == "cpu"
-        and 1 < samples.shape[1] <= _MAX_NETWORK_SAMPLES
-        and not needs_grad
-    )
+    if samples.device.type != "cpu" or needs_grad or samples.shape[1] <= 1:
+        return "torch"
+    if _cpu_sort_method == "numpy" and samples.dtype in _NUMPY_DTYPES:
+        return "numpy"
+    if _cpu_sort_method == "network" and samples.shape[1] <= _MAX_NETWORK_SAMPLES:
+        return "network"
+    return "torch"
 
 
 def _compare_exchange(src: Tensor, dst: Tensor, j: int, k: int, size: int) -> None:
@@ -100,22 +130,33 @@ def _network_blocks(b: int, s: int, m: int) -> tuple[int, int, int]:
     return padded, max(1, min(b, cols // m)), m
 
 
-def _network_map(samples: Tensor, fn: BlockFn, extras: Sequence[Tensor]) -> tuple[Tensor, ...]:
-    b, s, m = samples.shape
-    padded, bc, mc = _network_blocks(b, s, m)
-    storage = torch.empty(2, padded * bc * mc, dtype=samples.dtype, device=samples.device)
+def _numpy_blocks(b: int, s: int, m: int) -> tuple[int, int]:
+    """``(windows per block, columns per block)`` of about ``_NUMPY_BLOCK_ELEMENTS`` samples:
+    a block's copies and ``fn``'s temporaries then stay in cache (3x faster than 64 MB blocks
+    for CRPS at S=100, B=64, Q=24, N=370)."""
+    if s * m >= _NUMPY_BLOCK_ELEMENTS:
+        n_parts = math.ceil(s * m / _NUMPY_BLOCK_ELEMENTS)
+        return 1, math.ceil(m / n_parts)
+    return max(1, min(b, _NUMPY_BLOCK_ELEMENTS // (s * m))), m
+
+
+def _blockwise(
+    samples: Tensor,
+    fn: BlockFn,
+    extras: Sequence[Tensor],
+    geometry: tuple[int, int],
+    sort_block: Callable[[Tensor], Tensor],
+) -> tuple[Tensor, ...]:
+    """Run ``fn`` on ``sort_block(samples[b0:b1, :, m0:m1])`` (``[S, b, m]``, sorted) over a
+    ``(windows, columns)`` grid of blocks and assemble the ``[..., B, M]`` results."""
+    b, _, m = samples.shape
+    bc, mc = geometry
     outs: list[Tensor] | None = None
     for b0 in range(0, b, bc):
         b1 = min(b0 + bc, b)
         for m0 in range(0, m, mc):
             m1 = min(m0 + mc, m)
-            cols = (b1 - b0) * (m1 - m0)
-            buf = storage[0, : padded * cols].view(padded, cols)
-            scratch = storage[1, : padded * cols].view(padded, cols)
-            buf[:s].view(s, b1 - b0, m1 - m0).copy_(samples[b0:b1, :, m0:m1].transpose(0, 1))
-            buf[s:].fill_(math.inf)
-            result = bitonic_sort_(buf, scratch)
-            block = result[:s].view(s, b1 - b0, m1 - m0)
+            block = sort_block(samples[b0:b1, :, m0:m1])
             res = fn(block, *(e[b0:b1, m0:m1] for e in extras))
             if outs is None:
                 outs = [r.new_empty(*r.shape[:-2], b, m) for r in res]
@@ -123,6 +164,33 @@ def _network_map(samples: Tensor, fn: BlockFn, extras: Sequence[Tensor]) -> tupl
                 out[..., b0:b1, m0:m1] = r
     assert outs is not None
     return tuple(outs)
+
+
+def _numpy_sort_block(part: Tensor) -> Tensor:
+    rows = part.detach().transpose(1, 2).contiguous()  # [b, m, S], a copy
+    rows.numpy().sort(axis=-1)  # in place, SIMD, this thread only
+    return rows.permute(2, 0, 1).contiguous()  # [S, b, m]
+
+
+def _numpy_map(samples: Tensor, fn: BlockFn, extras: Sequence[Tensor]) -> tuple[Tensor, ...]:
+    geometry = _numpy_blocks(*samples.shape)
+    return _blockwise(samples, fn, extras, geometry, _numpy_sort_block)
+
+
+def _network_map(samples: Tensor, fn: BlockFn, extras: Sequence[Tensor]) -> tuple[Tensor, ...]:
+    b, s, m = samples.shape
+    padded, bc, mc = _network_blocks(b, s, m)
+    storage = torch.empty(2, padded * bc * mc, dtype=samples.dtype, device=samples.device)
+
+    def sort_block(part: Tensor) -> Tensor:
+        cols = part.shape[0] * part.shape[2]
+        buf = storage[0, : padded * cols].view(padded, cols)
+        scratch = storage[1, : padded * cols].view(padded, cols)
+        buf[:s].view(s, part.shape[0], part.shape[2]).copy_(part.transpose(0, 1))
+        buf[s:].fill_(math.inf)
+        return bitonic_sort_(buf, scratch)[:s].view(s, part.shape[0], part.shape[2])
+
+    return _blockwise(samples, fn, extras, (bc, mc), sort_block)
 
 
 def _torch_sort_map(samples: Tensor, fn: BlockFn, extras: Sequence[Tensor]) -> tuple[Tensor, ...]:
@@ -153,9 +221,13 @@ def sorted_map(samples: Tensor, fn: BlockFn, *extras: Tensor) -> tuple[Tensor, .
     """
     if samples.numel() == 0:  # nothing to sort; keeps the result shapes right
         return fn(samples.transpose(0, 1), *extras)
-    if _use_network(samples):
-        return _network_map(samples, fn, extras)
-    return _torch_sort_map(samples, fn, extras)
+    method = _cpu_method(samples)
+    with metric_threads(samples.device):
+        if method == "numpy":
+            return _numpy_map(samples, fn, extras)
+        if method == "network":
+            return _network_map(samples, fn, extras)
+        return _torch_sort_map(samples, fn, extras)
 
 
 QUANTILE_METHODS: tuple[str, ...] = ("linear", "rank")
