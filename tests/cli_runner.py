@@ -71,8 +71,10 @@ def _run_in_process(args: list[str], cwd: Path, env: dict) -> CliResult:
     root.setLevel(logging.INFO)
     code = 0
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(
-            err
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
         ):
             try:
                 main(args)

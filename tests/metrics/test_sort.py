@@ -96,7 +96,12 @@ def test_every_sort_method_gives_the_same_metrics(method, cpu_sort, monkeypatch)
     y = torch.randn(3, 4, 5, generator=gen, dtype=torch.float64)
 
     def metrics():
-        return (F.crps(x, y), F.crps_quantile(x, y), F.qice(x, y), F.sample_quantiles(x, (0.1, 0.5)))
+        return (
+            F.crps(x, y),
+            F.crps_quantile(x, y),
+            F.qice(x, y),
+            F.sample_quantiles(x, (0.1, 0.5)),
+        )
 
     default = metrics()
     cpu_sort(method)

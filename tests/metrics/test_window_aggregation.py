@@ -44,7 +44,8 @@ def _probts_batched(target: np.ndarray, samples: np.ndarray, batch: int) -> dict
     totals: dict[str, float] = {}
     for b0 in range(0, len(target), batch):
         rows = [
-            _probts_window(t, x) for t, x in zip(target[b0 : b0 + batch], samples[b0 : b0 + batch])
+            _probts_window(t, x)
+            for t, x in zip(target[b0 : b0 + batch], samples[b0 : b0 + batch], strict=True)
         ]
         for key in rows[0]:
             totals[key] = totals.get(key, 0.0) + np.mean([r[key] for r in rows]) * len(rows)
@@ -79,9 +80,9 @@ def test_window_mean_equals_probts_evaluator(batch):
 
 def test_pooled_is_the_ratio_of_sums_and_differs_from_the_window_mean():
     target, samples = _scaled_forecast(seed=1)
-    rows = [_probts_window(t, x) for t, x in zip(target, samples)]
+    rows = [_probts_window(t, x) for t, x in zip(target, samples, strict=True)]
     weights = np.abs(target).sum((1, 2))
-    pooled_ref = np.sum([r["nmae"] * w for r, w in zip(rows, weights)]) / weights.sum()
+    pooled_ref = np.sum([r["nmae"] * w for r, w in zip(rows, weights, strict=True)]) / weights.sum()
     pooled, windowed = NMAE(), NMAE(aggregation="window_mean")
     for m in (pooled, windowed):
         m.update(torch.tensor(samples), torch.tensor(target))
@@ -92,7 +93,7 @@ def test_pooled_is_the_ratio_of_sums_and_differs_from_the_window_mean():
 def test_exact_crps_and_crps_sum_window_means_match_properscoring():
     target, samples = _scaled_forecast(seed=2)
     crps_windows, count_windows, sum_windows = [], [], []
-    for t, x in zip(target, samples):
+    for t, x in zip(target, samples, strict=True):
         point = ps.crps_ensemble(t, np.moveaxis(x, 0, -1))
         crps_windows.append(point.sum() / np.abs(t).sum())
         count_windows.append(point.mean())
@@ -116,7 +117,7 @@ def test_masked_windows_use_their_observed_entries_and_empty_windows_are_skipped
     metric = CRPS(aggregation="window_mean")
     metric.update(torch.tensor(samples), torch.tensor(target), mask=torch.tensor(mask))
     ratios = []
-    for t, x, m in zip(target[:3], samples[:3], mask[:3]):
+    for t, x, m in zip(target[:3], samples[:3], mask[:3], strict=True):
         point = ps.crps_ensemble(t, np.moveaxis(x, 0, -1))
         ratios.append(point[m].sum() / np.abs(t[m]).sum())
     np.testing.assert_allclose(float(metric.compute()), np.mean(ratios), rtol=1e-10)

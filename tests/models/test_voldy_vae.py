@@ -103,7 +103,7 @@ def test_future_scale_gradients_reach_the_past_through_the_transferred_state(cel
     reference = torch.nn.functional.softplus(head.proj(hidden[:, 4:])) + 1e-6
     want = torch.autograd.grad((reference * weights).sum(), [z_past, *head.rnn.parameters()])
     assert got[0].abs().max() > 1e-3
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-12)
 
 

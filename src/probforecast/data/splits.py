@@ -90,7 +90,9 @@ def border_split(
     return Split(n_train, _thin(val, max_val_windows), _thin(test, max_test_windows))
 
 
-def probts_rolling_starts(begin: int, end: int, prediction_length: int, rolling_length: int) -> list[int]:
+def probts_rolling_starts(
+    begin: int, end: int, prediction_length: int, rolling_length: int
+) -> list[int]:
     """ProbTS' rolling evaluation windows over the range ``[begin, end)``: forecast starts
     ``begin + i * rolling_length`` for ``i < ceil((end - begin - Q) / rolling_length)``.
 
