@@ -48,6 +48,7 @@ from probforecast.callbacks import (
 from probforecast.data.datamodule import ForecastDataModule
 from probforecast.models.base import Forecaster
 from probforecast.models.module import ForecastModule
+from probforecast.utils.gluonts_interop import to_gluonts_forecasts, to_gluonts_targets
 from probforecast.viz import fan_chart
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,18 @@ class Forecast:
         """``[Q, N]`` sample median of one window, indexed by timestamps."""
         values = np.median(self.samples[window], axis=0)
         return pd.DataFrame(values, index=self.index[window], columns=self.series_names)
+
+    def to_gluonts(self, multivariate: bool = True) -> list:
+        """The windows as GluonTS ``SampleForecast`` s: one per window with samples
+        ``[S, Q, N]`` (``multivariate``, for ``MultivariateEvaluator``), or one per window and
+        series with samples ``[S, Q]`` (for ``Evaluator``), window-major. Pair them with
+        ``gluonts_targets(multivariate)``; see ``utils/gluonts_interop.py``."""
+        return to_gluonts_forecasts(self, multivariate)
+
+    def gluonts_targets(self, multivariate: bool = True) -> list[pd.DataFrame]:
+        """History + truth of each ``to_gluonts`` forecast: DataFrames on a ``PeriodIndex``
+        (``[P + Q, N]``, or ``[P + Q, 1]`` per series), NaN where unobserved."""
+        return to_gluonts_targets(self, multivariate)
 
     def plot(self, window: int = 0, series: Sequence[int] = (0, 1, 2, 3), max_history: int = 96):
         """Fan chart of one window: history, truth, median, 50 % and 90 % intervals."""
