@@ -443,5 +443,7 @@ def _make_logger(kind: str, root: Path) -> Any:
         return pl.loggers.CSVLogger(save_dir=str(root), name="csv")
     if kind == "wandb":
         os.environ.setdefault("WANDB_MODE", "offline")
-        return pl.loggers.WandbLogger(project="probforecast", save_dir=str(root))
+        from probforecast.loggers import WandbLogger
+
+        return WandbLogger(project="probforecast", save_dir=str(root))
     raise ValueError(f"logger must be 'none', 'csv' or 'wandb'; got {kind!r}")

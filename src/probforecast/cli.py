@@ -79,7 +79,7 @@ class ProbForecastCLI(LightningCLI):
                 "default_root_dir": DEFAULT_ROOT,
                 "max_epochs": 10,
                 "logger": {
-                    "class_path": "lightning.pytorch.loggers.WandbLogger",
+                    "class_path": "probforecast.loggers.WandbLogger",
                     "init_args": {"project": "probforecast"},
                 },
             },
@@ -211,12 +211,22 @@ def _fmt(value) -> str:
     return "n/a" if value is None else f"{float(value):.5f}"
 
 
+class _DropLitLoggerTip(logging.Filter):
+    """Lightning advertises LitLogger on every run ("Tip: ... try installing litlogger")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage().lower()
+
+
 def _quiet_third_party() -> None:
+    """Hide third-party messages a user cannot act on; real warnings stay visible."""
     warnings.filterwarnings("ignore", category=FutureWarning, module="gluonts")
-    warnings.filterwarnings("ignore", message=".*json.*module for json-handling.*")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*Period.*freq.*deprecated.*")
     warnings.filterwarnings("ignore", category=FutureWarning, message=".*Period.*")
+    # Lightning's own pytree helper calls an API torch deprecated (lightning/utilities/_pytree.py)
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropLitLoggerTip())
 
 
 def main(args: list[str] | None = None) -> None:
@@ -227,7 +237,9 @@ def main(args: list[str] | None = None) -> None:
         # float32 Cholesky on CPU slows down by up to 10x on subnormal numbers (docs/bench_gls_likelihood.md)
         torch.set_flush_denormal(True)
     _quiet_third_party()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # our INFO messages; third parties (gluonts logs every dataset grouping at INFO) from WARNING
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("probforecast").setLevel(logging.INFO)
     try:
         ProbForecastCLI(args=args)
     except DataError as err:

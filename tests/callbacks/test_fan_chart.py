@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -32,3 +35,16 @@ def test_bands_and_median_are_the_sample_quantiles_on_the_time_axis():
     plt.close(fig)
     with pytest.raises(ValueError, match="P \\+ Q = 15"):
         fan_chart(history, truth, samples, ["a", "b"], time_index=times[:-1])
+
+
+@pytest.mark.parametrize("freq", ["h", "15min", "D", "W", "M"])
+@pytest.mark.parametrize(("p", "q"), [(24, 48), (48, 24), (72, 24), (96, 6), (720, 96)])
+def test_date_axis_picks_its_ticks_without_a_warning(freq, p, q):
+    """Hourly windows of 2-4 days made matplotlib's AutoDateLocator warn on every plot."""
+    index = pd.period_range("2020-01-01", periods=p + q, freq=freq).to_timestamp()
+    samples = np.random.default_rng(0).normal(size=(10, q, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = fan_chart(np.zeros((p, 2)), np.zeros((q, 2)), samples, ["a", "b"], 96, index)
+        fig.savefig(io.BytesIO(), format="png")
+    plt.close(fig)

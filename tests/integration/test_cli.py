@@ -209,3 +209,38 @@ def test_non_numeric_csv_column_gives_one_clear_error(tmp_path):
 def test_module_entry_point_help():
     result = ok(run_cli("--help", cwd=REPO, in_process=False))
     assert "fit" in result.stdout and "test" in result.stdout
+
+
+def test_a_fresh_process_prints_no_third_party_noise(tmp_path):
+    """What a user sees: our report and Lightning's lines, none of the hints and deprecations
+    that third parties print on every run (a fresh process: warnings show once per process)."""
+    result = ok(
+        run_cli(
+            "fit",
+            "--config",
+            str(REPO / "configs" / "quickstart.yaml"),
+            "--trainer.default_root_dir",
+            str(tmp_path / "r"),
+            "--trainer.max_epochs",
+            "1",
+            "--data.num_batches_per_epoch",
+            "2",
+            "--trainer.log_every_n_steps",
+            "1",
+            "--trainer.enable_progress_bar",
+            "false",
+            cwd=tmp_path,
+            in_process=False,
+        )
+    )
+    output = result.stdout + result.stderr
+    for noise in (
+        "litlogger",
+        "anonymous setting",
+        "LeafSpec",
+        "AutoDateLocator",
+        "json-handling",
+        "INFO root",
+    ):
+        assert noise not in output, f"{noise!r} in the output:\n{output[-3000:]}"
+    assert "best checkpoint:" in result.stdout and "W&B run (offline)" in result.stdout

@@ -59,7 +59,7 @@ def fan_chart(
         ax.set_title(titles[i], fontsize=9)
         ax.axvline(x_future[0], color="grey", lw=0.5)
         if np.issubdtype(x.dtype, np.datetime64):
-            locator = mdates.AutoDateLocator(maxticks=6)
+            locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
             ax.xaxis.set_major_locator(locator)
             ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     axes.flat[0].legend(fontsize=7, loc="upper left")
