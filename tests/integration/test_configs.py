@@ -9,7 +9,7 @@ import yaml
 
 from probforecast.cli import ProbForecastCLI
 from probforecast.data import DATASETS
-from tests.conftest import REPO, SHARED_DATA, have_real_data
+from tests.conftest import REPO, SHARED_DATA, config_needs_real_data, have_real_data
 from tests.models.cwgen.jmce_fixture import jmce_checkpoint_args
 
 ALL_CONFIGS = sorted(
@@ -21,11 +21,10 @@ ALL_CONFIGS = sorted(
 #: --dist loadfile`` can put the two halves on different workers).
 CWGEN_FOLDERS = ("configs/cw_diff/", "configs/cw_flow/", "configs/jmce/")
 CONFIGS = [c for c in ALL_CONFIGS if not c.startswith(CWGEN_FOLDERS)]
-REAL_DATA_FREE = {"configs/quickstart.yaml"}
 
 
 def _needs_data(config: str) -> bool:
-    return config not in REAL_DATA_FREE and "synthetic" not in config
+    return config_needs_real_data(config)
 
 
 def _one_val_window(config: str) -> list[str]:
@@ -102,6 +101,7 @@ def test_config_runs_one_step(config, tmp_path, shared_cache_dir):
     run_one_step(config, tmp_path, shared_cache_dir)
 
 
+@pytest.mark.realdata
 def test_horizon_overlay_stacks_on_a_dataset_config(tmp_path):
     """Configs in ``horizons/`` folders are overlays, not standalone: one stacks on a dataset
     config and sets the horizon of both the data and the linked forecaster."""
