@@ -226,7 +226,9 @@ def _quiet_third_party() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning, message=".*Period.*")
     # Lightning's own pytree helper calls an API torch deprecated (lightning/utilities/_pytree.py)
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropLitLoggerTip())
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _DropLitLoggerTip) for f in rank_zero.filters):
+        rank_zero.addFilter(_DropLitLoggerTip())
 
 
 def main(args: list[str] | None = None) -> None:
