@@ -8,6 +8,15 @@ import torch
 from torch import Tensor
 
 from ._base import ForecastMetric
+from .functional._window_sums import window_count, window_observed, window_sum
+
+__all__ = [
+    "WindowRatioMetric",
+    "check_aggregation",
+    "window_count",
+    "window_observed",
+    "window_sum",
+]
 
 Aggregation = Literal["pooled", "window_mean"]
 AGGREGATIONS: tuple[str, ...] = ("pooled", "window_mean")
@@ -81,25 +90,3 @@ class WindowRatioMetric(ForecastMetric):
                 "aggregation='pooled'"
             )
         return self._ratio(getattr(self, f"window_ratio_{self._use}_total"), self.window_count)
-
-
-def window_sum(values: Tensor) -> Tensor:
-    """``[B, ...] -> [B]`` float64 sum over every axis but the first."""
-    return values.flatten(1).sum(-1, dtype=torch.float64)
-
-
-def window_observed(target: Tensor, mask: Tensor | None) -> Tensor:
-    """``[B]`` bool: the window has at least one observed entry."""
-    if mask is None:
-        return torch.ones(target.shape[0], dtype=torch.bool, device=target.device)
-    return mask.flatten(1).any(-1)
-
-
-def window_count(target: Tensor, mask: Tensor | None) -> Tensor:
-    """``[B]`` float64 number of observed entries per window."""
-    if mask is None:
-        size = target[0].numel() if target.shape[0] else 0
-        return torch.full(
-            (target.shape[0],), float(size), dtype=torch.float64, device=target.device
-        )
-    return window_sum(mask)

@@ -14,6 +14,7 @@ from torch import Tensor
 
 from ._sort import sample_quantiles
 from ._validation import check_forecast, observed_target
+from ._window_sums import window_count, window_sum
 
 
 class PointErrorSums(NamedTuple):
@@ -31,19 +32,11 @@ def window_point_sums(point: Tensor, target: Tensor, mask: Tensor | None) -> Poi
     y = observed_target(target, mask)
     if mask is not None:
         err = torch.where(mask, err, torch.zeros((), dtype=err.dtype, device=err.device))
-        count = mask.flatten(1).sum(-1, dtype=torch.float64)
-    else:
-        count = torch.full(
-            (target.shape[0],),
-            float(target[0].numel()) if len(target) else 0.0,
-            dtype=torch.float64,
-            device=target.device,
-        )
     return PointErrorSums(
-        err.square().flatten(1).sum(-1, dtype=torch.float64),
-        err.abs().flatten(1).sum(-1, dtype=torch.float64),
-        y.abs().flatten(1).sum(-1, dtype=torch.float64),
-        count,
+        window_sum(err.square()),
+        window_sum(err.abs()),
+        window_sum(y.abs()),
+        window_count(target, mask),
     )
 
 
