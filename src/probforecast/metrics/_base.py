@@ -22,6 +22,9 @@ class ForecastMetric(Metric):
     """
 
     full_state_update = False
+    is_differentiable = False
+    higher_is_better: bool | None = False
+    plot_lower_bound: float | None = 0.0
 
     def __init_subclass__(cls, **kwargs) -> None:
         """Every subclass' ``update`` runs under ``metric_threads`` (one torch thread on CPU by
@@ -38,10 +41,6 @@ class ForecastMetric(Metric):
 
         update_in_metric_threads._runs_in_metric_threads = True  # type: ignore[attr-defined]
         cls.update = update_in_metric_threads  # type: ignore[method-assign]
-
-    is_differentiable = False
-    higher_is_better: bool | None = False
-    plot_lower_bound: float | None = 0.0
 
     def _add_sum_state(self, name: str, size: int | None = None) -> None:
         shape = () if size is None else (size,)

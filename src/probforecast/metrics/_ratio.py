@@ -8,15 +8,6 @@ import torch
 from torch import Tensor
 
 from ._base import ForecastMetric
-from .functional._window_sums import window_count, window_observed, window_sum
-
-__all__ = [
-    "WindowRatioMetric",
-    "check_aggregation",
-    "window_count",
-    "window_observed",
-    "window_sum",
-]
 
 Aggregation = Literal["pooled", "window_mean"]
 AGGREGATIONS: tuple[str, ...] = ("pooled", "window_mean")

@@ -7,11 +7,12 @@ from typing import Any
 
 from torch import Tensor
 
-from ._ratio import Aggregation, WindowRatioMetric, window_count, window_observed, window_sum
+from ._ratio import Aggregation, WindowRatioMetric
 from .functional import crps as crps_fn
 from .functional import crps_quantile as crps_quantile_fn
 from .functional._sort import QUANTILE_METHODS
 from .functional._validation import check_forecast, check_levels, observed_target
+from .functional._window_sums import window_count, window_observed, window_sum
 from .functional.crps import DEFAULT_CRPS_QUANTILES, sum_over_series
 
 

@@ -8,8 +8,9 @@ import torch
 from torch import Tensor
 
 from ._base import ForecastMetric
-from ._ratio import Aggregation, WindowRatioMetric, check_aggregation, window_observed
+from ._ratio import Aggregation, WindowRatioMetric, check_aggregation
 from .functional._validation import check_forecast
+from .functional._window_sums import window_observed
 from .functional.point import (
     PointErrorSums,
     median_forecast,

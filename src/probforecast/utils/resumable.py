@@ -53,7 +53,22 @@ def fit_progress(trainer) -> Progress:
     return progress
 
 
-class EpochReplaySampler(Sampler[int]):
+class _EpochSampler(Sampler[int]):
+    """A sampler whose indices depend on the epoch: read from ``progress`` when one is attached
+    (see :func:`make_resumable`), else from ``set_epoch``, which Lightning calls every epoch."""
+
+    def __init__(self, progress: Progress | None = None):
+        self.progress = progress
+        self.epoch = 0  # used when no progress source is attached (set_epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def current_epoch(self) -> int:
+        return self.progress()[0] if self.progress is not None else self.epoch
+
+
+class EpochReplaySampler(_EpochSampler):
     """The index stream of ``RandomSampler(range(size), replacement=True, num_samples,
     generator=Generator().manual_seed(seed))`` for the epoch that ``progress`` names.
 
@@ -63,15 +78,8 @@ class EpochReplaySampler(Sampler[int]):
     """
 
     def __init__(self, size: int, num_samples: int, seed: int, progress: Progress | None = None):
+        super().__init__(progress)
         self.size, self.num_samples, self.seed = size, num_samples, seed
-        self.progress = progress
-        self.epoch = 0  # used when no progress source is attached (set_epoch)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def current_epoch(self) -> int:
-        return self.progress()[0] if self.progress is not None else self.epoch
 
     def indices(self, epoch: int) -> list[int]:
         """All ``num_samples`` indices of epoch ``epoch``."""
@@ -91,25 +99,18 @@ class EpochReplaySampler(Sampler[int]):
         return self.num_samples
 
 
-class EpochIndexSampler(Sampler[int]):
+class EpochIndexSampler(_EpochSampler):
     """Indices ``e M, e M + 1, ..., e M + M - 1`` for epoch ``e`` (``M = epoch_len``), in order.
 
     For datasets whose item ``epoch * M + i`` is window ``i`` of epoch ``epoch`` (e.g.
-    ``SyntheticWindows``). The epoch comes from ``progress`` when one is attached (see
-    :func:`make_resumable`), else from ``set_epoch``, which Lightning calls every epoch.
+    ``SyntheticWindows``).
     """
 
     def __init__(self, epoch_len: int, progress: Progress | None = None):
         if epoch_len < 1:
             raise ValueError(f"epoch_len must be >= 1; got {epoch_len}")
-        self.epoch_len, self.progress = epoch_len, progress
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def current_epoch(self) -> int:
-        return self.progress()[0] if self.progress is not None else self.epoch
+        super().__init__(progress)
+        self.epoch_len = epoch_len
 
     def __iter__(self) -> Iterator[int]:
         first = self.current_epoch() * self.epoch_len
