@@ -98,6 +98,11 @@ class Forecast:
         values = np.median(self.samples[window], axis=0)
         return pd.DataFrame(values, index=self.index[window], columns=self.series_names)
 
+    def history_index(self, window: int = 0) -> pd.PeriodIndex:
+        """The ``P`` periods of one window's history (those just before its horizon)."""
+        horizon = self.index[window]
+        return pd.period_range(end=horizon[0] - 1, periods=self.history.shape[1], freq=horizon.freq)
+
     def to_gluonts(self, multivariate: bool = True) -> list:
         """The windows as GluonTS ``SampleForecast`` s: one per window with samples
         ``[S, Q, N]`` (``multivariate``, for ``MultivariateEvaluator``), or one per window and
@@ -115,15 +120,13 @@ class Forecast:
         cols = [c for c in series if c < self.samples.shape[3]]
         if not cols:
             raise ValueError(f"series must index the {self.samples.shape[3]} series; got {series}")
-        horizon = self.index[window]
-        past = pd.period_range(end=horizon[0] - 1, periods=self.history.shape[1], freq=horizon.freq)
         return fan_chart(
             self.history[window][:, cols],
             self.truth[window][:, cols],
             self.samples[window][:, :, cols],
             [str(self.series_names[c]) for c in cols],
             max_history=max_history,
-            time_index=past.append(horizon).to_timestamp(),
+            time_index=self.history_index(window).append(self.index[window]).to_timestamp(),
         )
 
 

@@ -27,10 +27,6 @@ if TYPE_CHECKING:
     from probforecast.api import Forecast
 
 
-def _history_index(horizon: pd.PeriodIndex, length: int) -> pd.PeriodIndex:
-    return pd.period_range(end=horizon[0] - 1, periods=length, freq=horizon.freq)
-
-
 def to_gluonts_forecasts(forecast: Forecast, multivariate: bool = True) -> list[SampleForecast]:
     """GluonTS ``SampleForecast`` s of every window (and series, when not ``multivariate``)."""
     from gluonts.model.forecast import SampleForecast
@@ -62,7 +58,7 @@ def to_gluonts_targets(forecast: Forecast, multivariate: bool = True) -> list[pd
     """History + truth of every window (and series) as GluonTS' evaluators read targets."""
     out = []
     for w, horizon in enumerate(forecast.index):
-        index = _history_index(horizon, forecast.history.shape[1]).append(horizon)
+        index = forecast.history_index(w).append(horizon)
         values = np.concatenate([forecast.history[w], forecast.truth[w]])  # [P + Q, N]
         if multivariate:
             out.append(pd.DataFrame(values, index=index))  # MultivariateEvaluator reads dims 0..N-1
