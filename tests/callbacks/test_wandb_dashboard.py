@@ -4,7 +4,6 @@ and the checkpoints as artifacts with ``log_model``."""
 
 from __future__ import annotations
 
-import time
 import warnings
 from pathlib import Path
 
@@ -55,14 +54,8 @@ def record_kinds(run_dir: Path) -> list[str]:
     return kinds
 
 
-def finished_run(run_dir: Path, timeout_s: float = 60.0) -> dict:
-    """``read_run`` once the run file holds its ``exit`` record (W&B's writer may still be
-    flushing when ``wandb.finish`` returns)."""
-    deadline = time.monotonic() + timeout_s
-    while "exit" not in (kinds := record_kinds(run_dir)) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert "exit" in kinds, f"{run_dir} never finished; records: {sorted(set(kinds))}"
-    return read_run(run_dir)
+def finished_run(run_dir: Path) -> dict:
+    return read_run(run_dir, wait_for_exit_s=120.0)
 
 
 def test_a_wandb_run_holds_the_dashboard(tmp_path):

@@ -35,7 +35,9 @@ TINY = [
 
 
 def wandb_runs(root: Path) -> list[dict]:
-    return [read_run(d) for d in sorted((root / "wandb").glob("offline-run-*"))]
+    """Every offline run under ``root``, read once W&B has written its exit record."""
+    runs = sorted((root / "wandb").glob("offline-run-*"))
+    return [read_run(d, wait_for_exit_s=120.0) for d in runs]
 
 
 def test_fit_test_validate_predict_on_synthetic_with_wandb(tmp_path):
@@ -151,8 +153,10 @@ def test_fit_and_test_on_etth1(tmp_path, data_root):
     ok(run_cli("fit", *args, cwd=tmp_path))
     test = ok(run_cli("test", *args, "--ckpt_path", "best", cwd=tmp_path))
     assert "test/crps" in test.stdout
-    (test_run,) = [r for r in wandb_runs(root) if "test/crps" in r["history_keys"]]
-    assert test_run["history"]
+    runs = wandb_runs(root)
+    with_test = [r for r in runs if "test/crps" in r["history_keys"]]
+    assert len(with_test) == 1, [sorted(r["history_keys"]) for r in runs]
+    assert with_test[0]["history"]
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,23 +47,40 @@ def iter_records(path: str | Path) -> Iterator[bytes]:
             pending = b""
 
 
-def read_run(run_dir: str | Path) -> dict[str, object]:
+def read_run(run_dir: str | Path, wait_for_exit_s: float = 0.0) -> dict[str, object]:
     """Summarise an offline run directory.
+
+    W&B's writer is a separate process that may still be flushing when ``wandb.finish`` returns
+    on a loaded machine; ``wait_for_exit_s > 0`` re-reads the file until it holds the run's
+    ``exit`` record (the last one W&B writes) and raises ``TimeoutError`` if it never does.
 
     Returns:
         ``{"history": [ {key: value, ...}, ... ], "config": {...}, "summary": {...},
-        "history_keys": set}`` with values JSON-decoded.
+        "history_keys": set, "finished": bool}`` with values JSON-decoded; ``finished`` says
+        whether the ``exit`` record was read.
     """
+    deadline = time.monotonic() + wait_for_exit_s
+    while not (run := _read_once(run_dir))["finished"]:
+        if time.monotonic() >= deadline:
+            if wait_for_exit_s > 0:
+                raise TimeoutError(f"{run_dir} holds no exit record after {wait_for_exit_s} s")
+            break
+        time.sleep(0.5)
+    return run
+
+
+def _read_once(run_dir: str | Path) -> dict[str, object]:
     from wandb.proto import wandb_internal_pb2 as pb
 
     files = sorted(Path(run_dir).glob("run-*.wandb"))
     if not files:
         raise FileNotFoundError(f"no run-*.wandb file in {run_dir}")
-    history, config, summary = [], {}, {}
+    history, config, summary, finished = [], {}, {}, False
     for raw in iter_records(files[0]):
         record = pb.Record()
         record.ParseFromString(raw)
         kind = record.WhichOneof("record_type")
+        finished = finished or kind == "exit"
         if kind == "history":
             history.append({_key(i): json.loads(i.value_json) for i in record.history.item})
         elif kind == "config":
@@ -72,7 +90,13 @@ def read_run(run_dir: str | Path) -> dict[str, object]:
             for item in record.summary.update:
                 summary[_key(item)] = json.loads(item.value_json)
     keys = {k for row in history for k in row}
-    return {"history": history, "config": config, "summary": summary, "history_keys": keys}
+    return {
+        "history": history,
+        "config": config,
+        "summary": summary,
+        "history_keys": keys,
+        "finished": finished,
+    }
 
 
 def _key(item) -> str:
