@@ -12,6 +12,19 @@ import torch
 from torch import Tensor
 from torch.utils.data import default_collate
 
+_SERIES_FIELDS = frozenset(
+    {
+        "past_target",
+        "past_observed",
+        "future_target",
+        "future_observed",
+        "series_ids",
+        "loc",
+        "scale",
+    }
+)
+"""The fields whose last axis is ``N`` (the series)."""
+
 
 @dataclass
 class ForecastBatch:
@@ -51,6 +64,18 @@ class ForecastBatch:
 
     def to(self, device: torch.device | str) -> ForecastBatch:
         return ForecastBatch(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+
+    def select_series(self, index: slice | Tensor) -> ForecastBatch:
+        """The same windows restricted to the series ``index`` picks on the ``N`` axis (a slice
+        or a long index tensor); time features and window starts are shared by all series."""
+        return ForecastBatch(
+            **{
+                f.name: getattr(self, f.name)[..., index]
+                if f.name in _SERIES_FIELDS
+                else getattr(self, f.name)
+                for f in fields(self)
+            }
+        )
 
     def unscale(self, x: Tensor) -> Tensor:
         """Map scaled values ``[B, ..., N]`` (any middle axes) back to the raw scale."""
