@@ -92,3 +92,70 @@ def test_bad_input_is_rejected():
     m.normalize(torch.randn(2, 10, 3))
     with pytest.raises(ValueError, match="statistics have 2"):
         m.denormalize(torch.randn(5, 10, 3))
+
+
+def test_one_channel_is_valid_and_eps_must_be_positive():
+    x = torch.randn(2, 8, 1, dtype=torch.float64)
+    m = RevIN(1, affine=False).double()
+    torch.testing.assert_close(m.denormalize(m.normalize(x)), x)
+    with pytest.raises(ValueError, match=r"^RevIN: eps must be > 0; got 0$"):
+        RevIN(3, eps=0)
+
+
+def test_errors_name_the_method_and_the_shapes():
+    m = RevIN(3)
+    with pytest.raises(ValueError, match=r"^RevIN\.statistics expects \[B, T, C=3\]; got shape"):
+        m.statistics(torch.randn(2, 10, 4))
+    with pytest.raises(
+        ValueError, match=r"^RevIN: mask must have the shape of x \(2, 10, 3\); got \(2, 9, 3\)$"
+    ):
+        m.statistics(torch.randn(2, 10, 3), torch.ones(2, 9, 3, dtype=torch.bool))
+    with pytest.raises(RuntimeError, match=r"^RevIN\.denormalize called before normalize$"):
+        m.denormalize_scale(torch.rand(2, 10, 3))
+    m.normalize(torch.randn(2, 10, 3))
+    with pytest.raises(ValueError, match=r"^RevIN\.denormalize expects \[B, T, C=3\]"):
+        m.denormalize(torch.randn(2, 10))
+    with pytest.raises(ValueError, match=r"^RevIN\.denormalize_scale expects \[B, T, C=3\]"):
+        m.denormalize_scale(torch.rand(2, 10, 2))
+    with pytest.raises(ValueError, match=r"^RevIN\.denormalize got 5 windows; the stored .* have 2"):
+        m.denormalize(torch.randn(5, 4, 3))
+
+
+def test_normalize_stores_the_masked_statistics():
+    x = torch.randn(2, 12, 3, dtype=torch.float64) * 3 + 1
+    mask = torch.rand(2, 12, 3) > 0.4
+    mask[:, 0] = True
+    x_filled = torch.where(mask, x, torch.full_like(x, 1e3))  # unobserved values must not count
+    m = RevIN(3, affine=False)
+    out = m.normalize(x_filled, mask)
+    mean, std = m.statistics(x, mask)
+    torch.testing.assert_close(m.mean, mean)
+    torch.testing.assert_close(m.stdev, std)
+    torch.testing.assert_close(out[mask], ((x - mean) / std)[mask])
+
+
+def test_a_single_observed_step_is_its_own_mean():
+    x = torch.randn(1, 6, 2, dtype=torch.float64)
+    mask = torch.zeros(1, 6, 2, dtype=torch.bool)
+    mask[0, 3, 0] = True  # channel 0: one observed step; channel 1: none
+    mean, std = RevIN(2, affine=False).statistics(x, mask)
+    assert mean[0, 0, 0].item() == x[0, 3, 0].item() and mean[0, 0, 1].item() == 0.0
+    torch.testing.assert_close(std, torch.full_like(std, 1e-5**0.5))
+
+
+def test_inverse_affine_map_uses_gamma_plus_eps_squared():
+    """With a large eps the ``gamma + eps^2`` divisor is visible (eps 0.1: 1.01 vs 1.001)."""
+    m = RevIN(2, eps=0.1).double()
+    with torch.no_grad():
+        m.weight.copy_(torch.tensor([2.0, -0.5]))
+        m.bias.copy_(torch.tensor([0.3, -1.0]))
+    x = torch.randn(3, 10, 2, dtype=torch.float64)
+    m.normalize(x)
+    v = torch.randn(3, 4, 2, dtype=torch.float64)
+    divisor = torch.tensor([2.01, -0.49], dtype=torch.float64)
+    expected = (v - m.bias.detach()) / divisor * m.stdev + m.mean
+    torch.testing.assert_close(m.denormalize(v).detach(), expected, rtol=1e-12, atol=1e-12)
+    sigma = torch.rand(3, 4, 2, dtype=torch.float64)
+    torch.testing.assert_close(
+        m.denormalize_scale(sigma).detach(), sigma / divisor.abs() * m.stdev, rtol=1e-12, atol=0
+    )

@@ -1,0 +1,140 @@
+"""Choose the GLS regulariser weight ``reg_w`` on the validation NLL, per training seed.
+
+Given runs of the same model, data and seed trained at several ``reg_w`` values (LightningCLI run
+directories with ``config.yaml`` and ``checkpoints/best.json``, e.g. written by
+``bench_gls_accuracy.py --set model.forecaster.init_args.reg_w=V --runs-dir DIR``), each best
+checkpoint is scored by its validation NLL per observed value *without* the regulariser: the
+log predictive density of the validation windows, a proper score that ``reg_w`` does not enter
+(it only shapes training). The lowest wins; the chosen checkpoints are then tested ``--repeats``
+times with sampling seeds 1000, 1001, ... as ``bench_gls_accuracy.py`` tests, so the rows compare.
+The test split is never read to choose.
+
+    python scripts/gls_select_reg_w.py --run-name gpvar_synthetic_gls_seed{seed} --seeds 1 2 3 \
+        --candidates 0=runs/bench_gls_accuracy_regw0 0.5=runs/bench_gls_accuracy_regw05 \
+        2.5=runs/bench_gls_accuracy --jsonl docs/results/gls_issue13/select_reg_w.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import warnings
+from pathlib import Path
+
+import torch
+
+warnings.filterwarnings("ignore")
+METRICS = ("test/crps", "test/crps_sum", "test/energy_score")
+
+
+def load_run(run_dir: Path):
+    """``(module, datamodule)`` of a finished run: its saved config, its best checkpoint."""
+    from probforecast.cli import ProbForecastCLI
+    from probforecast.models.module import ForecastModule
+
+    cli = ProbForecastCLI(
+        args=[
+            "--config",
+            str(run_dir / "config.yaml"),
+            "--trainer.logger",
+            "false",
+            "--trainer.enable_progress_bar",
+            "false",
+            "--trainer.enable_model_summary",
+            "false",
+        ],
+        run=False,
+    )
+    best = json.loads((run_dir / "checkpoints" / "best.json").read_text())["best_model_path"]
+    module = ForecastModule.load_from_checkpoint(
+        best, forecaster=cli.model.forecaster, weights_only=True
+    ).eval()
+    return module, cli.datamodule
+
+
+@torch.no_grad()
+def validation_nll(module, datamodule) -> float:
+    """NLL per observed validation value, the regulariser switched off: ``sum_b loss_b n_b /
+    sum_b n_b`` with ``loss_b`` the forecaster's per-value loss of batch ``b`` (``n_b`` values)."""
+    forecaster = module.forecaster
+    saved, forecaster.reg_w = forecaster.reg_w, 0.0
+    try:
+        datamodule.setup("validate")
+        total, count = 0.0, 0
+        for batch in datamodule.val_dataloader():
+            observed = int(batch.future_observed.sum())
+            total += float(forecaster.loss(batch)) * observed
+            count += observed
+    finally:
+        forecaster.reg_w = saved
+    if count == 0:
+        raise ValueError("the validation split has no observed value to score")
+    return total / count
+
+
+def test_scores(module, datamodule, repeats: int) -> dict[str, float]:
+    import lightning.pytorch as pl
+
+    scores: dict[str, list[float]] = {m: [] for m in METRICS}
+    for repeat in range(repeats):
+        module.sample_seed = 1000 + repeat
+        tester = pl.Trainer(
+            logger=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[]
+        )
+        (result,) = tester.test(module, datamodule, verbose=False)
+        for m in METRICS:
+            scores[m].append(result[m])
+    return {m: statistics.fmean(v) for m, v in scores.items()}
+
+
+def select(candidates: dict[float, Path]) -> tuple[float, dict[float, float]]:
+    """``(chosen reg_w, {reg_w: validation NLL})`` over runs of one seed."""
+    nll = {value: validation_nll(*load_run(run)) for value, run in candidates.items()}
+    return min(nll, key=nll.__getitem__), nll
+
+
+def parse_candidates(items: list[str]) -> dict[float, Path]:
+    out = {}
+    for item in items:
+        value, sep, path = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--candidates takes REG_W=RUNS_DIR items; got {item!r}")
+        out[float(value)] = Path(path)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--candidates", nargs="+", required=True, metavar="REG_W=RUNS_DIR")
+    parser.add_argument("--run-name", required=True, help="run directory name, with {seed}")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--repeats", type=int, default=2, help="sampling passes per seed")
+    parser.add_argument("--jsonl", default=None, help="append one JSON line per seed")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    torch.set_flush_denormal(True)  # as the CLI does
+    roots = parse_candidates(args.candidates)
+    rows = []
+    for seed in args.seeds:
+        runs = {value: root / args.run_name.format(seed=seed) for value, root in roots.items()}
+        chosen, nll = select(runs)
+        module, datamodule = load_run(runs[chosen])
+        row = {"seed": seed, "chosen_reg_w": chosen, "val_nll": nll}
+        row |= test_scores(module, datamodule, args.repeats)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        if args.jsonl:
+            Path(args.jsonl).parent.mkdir(parents=True, exist_ok=True)
+            with open(args.jsonl, "a") as fh:
+                fh.write(json.dumps(row) + "\n")
+    for m in METRICS:
+        values = [r[m] for r in rows]
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        print(f"{m}: {statistics.fmean(values):.4f} ± {std:.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,274 @@
+"""Mutation score of the core math modules (issue 19), with mutmut, one module at a time.
+
+The modules and the fast tests that may kill their mutants are listed in ``pyproject.toml``
+(``[tool.probforecast.mutation.modules]``: ``paths`` are mutmut ``only_mutate`` globs, ``tests``
+the pytest selection). For each requested module the working tree (tracked and untracked,
+not ignored files) is copied to ``.mutation/<module>/`` with that module's ``[tool.mutmut]``
+settings, ``mutmut run`` mutates only those files and runs, for each mutant, the selected
+``not slow`` tests that reach the mutated function. mutmut puts its mutated copy
+(``mutants/src``) first on ``sys.path``, so the tests import the mutants, not the editable
+install.
+
+Each run is appended to ``docs/results/mutation/<module>.json`` (date, commit, counts, every
+survivor with its diff line) and ``docs/mutation.md`` is regenerated from those files: the first
+and the latest score of each module and the latest survivors. A survivor that is equivalent or
+harmless is listed with its one-line reason in ``scripts/mutation_equivalent.toml`` (keyed by
+module and mutant name, with the mutated line, so a reason goes stale when the code moves);
+those are left out of the score's denominator:
+
+    score = (killed + timeout + segfault) / (total - skipped - equivalent)
+
+    bash scripts/mutation_score.sh nn.revin distributions     # or no argument: every module
+    python scripts/mutation_score.py --report-only            # rewrite docs/mutation.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import tomllib
+
+REPO = Path(__file__).resolve().parents[1]
+SCRATCH = REPO / ".mutation"
+RESULTS = REPO / "docs" / "results" / "mutation"
+REPORT = REPO / "docs" / "mutation.md"
+EQUIVALENT = REPO / "scripts" / "mutation_equivalent.toml"
+NOT_COPIED = ("notebooks/", "docs/", ".mutation/")
+
+
+def registry() -> dict[str, dict[str, list[str]]]:
+    data = tomllib.loads((REPO / "pyproject.toml").read_text())
+    return data["tool"]["probforecast"]["mutation"]["modules"]
+
+
+def equivalents() -> dict[str, dict[str, dict[str, str]]]:
+    return tomllib.loads(EQUIVALENT.read_text()) if EQUIVALENT.exists() else {}
+
+
+def make_scratch(module: str, spec: dict[str, list[str]]) -> Path:
+    """A copy of the working tree whose ``[tool.mutmut]`` targets ``module`` only."""
+    scratch = SCRATCH / module
+    if scratch.exists():
+        shutil.rmtree(scratch)
+    scratch.mkdir(parents=True)
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        if name.startswith(NOT_COPIED) or not (REPO / name).is_file():
+            continue
+        target = scratch / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, target)
+    pyproject = scratch / "pyproject.toml"
+    settings = (
+        f"[tool.mutmut]\nonly_mutate = {json.dumps(spec['paths'])}\n"
+        f"pytest_add_cli_args_test_selection = {json.dumps(spec['tests'])}\n"
+    )
+    text = pyproject.read_text()
+    if "[tool.mutmut]\n" not in text:
+        raise SystemExit("pyproject.toml has no [tool.mutmut] section")
+    pyproject.write_text(text.replace("[tool.mutmut]\n", settings, 1))
+    return scratch
+
+
+def mutmut(scratch: Path, *args: str, log=None) -> str:
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "WANDB_MODE": "offline",
+        "PROBFORECAST_DATA": os.environ.get(
+            "PROBFORECAST_DATA", str(REPO.parent / "shared" / "data")
+        ),
+    }
+    exe = Path(sys.executable).with_name("mutmut")
+    done = subprocess.run(
+        [str(exe), *args],
+        cwd=scratch,
+        env=env,
+        stdout=log or subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"mutmut {' '.join(args)} failed in {scratch} (exit {done.returncode})")
+    return done.stdout or ""
+
+
+def mutation_line(diff: str) -> str:
+    """The first added line of a ``mutmut show`` diff (what the mutant wrote), stripped."""
+    for line in diff.splitlines():
+        if line.startswith("+") and not line.startswith("+++"):
+            return line[1:].strip()
+    return ""
+
+
+def original_line(diff: str) -> str:
+    for line in diff.splitlines():
+        if line.startswith("-") and not line.startswith("---"):
+            return line[1:].strip()
+    return ""
+
+
+def run_module(module: str, spec: dict[str, list[str]], children: int) -> dict:
+    scratch = make_scratch(module, spec)
+    start = time.perf_counter()
+    with open(scratch / "mutmut-run.log", "w") as log:
+        mutmut(scratch, "run", "--max-children", str(children), log=log)
+    seconds = time.perf_counter() - start
+    mutmut(scratch, "export-cicd-stats")
+    stats = json.loads((scratch / "mutants" / "mutmut-cicd-stats.json").read_text())
+    survivors = []
+    for line in mutmut(scratch, "results").splitlines():
+        match = re.match(r"\s*(\S+): (survived|no tests)\s*$", line)
+        if match:
+            diff = mutmut(scratch, "show", match.group(1))
+            survivors.append(
+                {
+                    "name": match.group(1),
+                    "status": match.group(2),
+                    "original": original_line(diff),
+                    "mutation": mutation_line(diff),
+                }
+            )
+    known = equivalents().get(module, {})
+    equivalent = [
+        s
+        for s in survivors
+        if s["name"] in known and known[s["name"]]["mutation"].strip() == s["mutation"]
+    ]
+    killed = stats["killed"] + stats["timeout"] + stats["segfault"]
+    counted = stats["total"] - stats["skipped"] - len(equivalent)
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = bool(
+        subprocess.run(
+            ["git", "status", "--porcelain", "--", "src", "tests"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit + (" + uncommitted" if dirty else ""),
+        "seconds": round(seconds),
+        "load_at_start": os.getloadavg()[0],
+        **stats,
+        "equivalent": len(equivalent),
+        "score": killed / counted if counted else 1.0,
+        "survivors": survivors,
+    }
+
+
+def record(module: str, run: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{module}.json"
+    history = json.loads(path.read_text()) if path.exists() else {"module": module, "runs": []}
+    history["runs"].append(run)
+    path.write_text(json.dumps(history, indent=1, ensure_ascii=False) + "\n")
+
+
+def report() -> str:
+    modules = registry()
+    known = equivalents()
+    lines = [
+        "# Mutation testing",
+        "",
+        "Generated by `scripts/mutation_score.py` from `docs/results/mutation/*.json`; do not edit.",
+        "",
+        "```",
+        "bash scripts/mutation_score.sh [MODULE ...]   # mutmut per module, fast tests only",
+        "```",
+        "",
+        "Each module is mutated alone, in a scratch copy of the tree, and each mutant is run "
+        "against the module's `not slow` tests (listed in `pyproject.toml`, "
+        "`[tool.probforecast.mutation.modules]`) that reach the mutated function. "
+        "score = (killed + timeout + segfault) / (total - skipped - equivalent); a survivor is "
+        "*equivalent* only with a one-line reason in `scripts/mutation_equivalent.toml`. "
+        "Not part of `.ci/run`: a module takes minutes to hours on 2 cores.",
+        "",
+        "| module | mutants | first score (date, commit) | latest score (date, commit) | "
+        "killed | survived | no tests | equivalent | run s (load) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    details = []
+    for module in modules:
+        path = RESULTS / f"{module}.json"
+        if not path.exists():
+            lines.append(f"| {module} | not run | | | | | | | |")
+            continue
+        runs = json.loads(path.read_text())["runs"]
+        first, last = runs[0], runs[-1]
+        lines.append(
+            f"| {module} | {last['total']} | {first['score']:.1%} ({first['date'][:10]}, "
+            f"{first['commit']}) | {last['score']:.1%} ({last['date'][:10]}, {last['commit']}) | "
+            f"{last['killed'] + last['timeout'] + last['segfault']} | {last['survived']} | "
+            f"{last['no_tests']} | {last['equivalent']} | {last['seconds']} "
+            f"({last['load_at_start']:.1f}) |"
+        )
+        reasons = known.get(module, {})
+        rows = []
+        for s in last["survivors"]:
+            reason = reasons.get(s["name"], {})
+            if reason and reason["mutation"].strip() == s["mutation"]:
+                verdict = f"equivalent: {reason['reason']}"
+            else:
+                verdict = "**open**" if s["status"] == "survived" else "**no test reaches it**"
+            cells = [f"`{s['name'].split('.')[-1]}`", f"`{s['original']}`", f"`{s['mutation']}`"]
+            rows.append("| " + " | ".join(c.replace("|", "\\|") for c in [*cells, verdict]) + " |")
+        if rows:
+            details += [
+                "",
+                f"### {module}: survivors of the latest run",
+                "",
+                "| mutant | original line | mutated line | verdict |",
+                "|---|---|---|---|",
+                *rows,
+            ]
+    return "\n".join(lines + details) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("modules", nargs="*", help="names from pyproject (default: all)")
+    parser.add_argument("--max-children", type=int, default=2, help="mutants run in parallel")
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args()
+    modules = registry()
+    unknown = [m for m in args.modules if m not in modules]
+    if unknown:
+        raise SystemExit(f"unknown module(s) {unknown}; expected some of {sorted(modules)}")
+    if not args.report_only:
+        for module in args.modules or list(modules):
+            print(f"[mutation] {module}: running mutmut", flush=True)
+            run = run_module(module, modules[module], args.max_children)
+            record(module, run)
+            print(
+                f"[mutation] {module}: {run['score']:.1%} of {run['total']} mutants "
+                f"({run['survived']} survived, {run['equivalent']} equivalent) "
+                f"in {run['seconds']} s",
+                flush=True,
+            )
+            REPORT.write_text(report())
+    REPORT.write_text(report())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""scripts/mutation_score.py without running mutmut: the scratch copy's settings, and the report's
+score and verdicts (an equivalence reason goes stale when the mutated line changes)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import tomllib
+
+from tests.conftest import REPO
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location(
+        "mutation_score", REPO / "scripts" / "mutation_score.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["mutation_score"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_registered_module_names_existing_files_and_tests():
+    script = load_script()
+    for name, spec in script.registry().items():
+        for pattern in spec["paths"]:
+            assert list(REPO.glob(pattern)), f"{name}: {pattern} matches no file"
+        for test in spec["tests"]:
+            assert (REPO / test).exists(), f"{name}: {test} does not exist"
+
+
+def test_scratch_copy_targets_one_module(tmp_path, monkeypatch):
+    script = load_script()
+    monkeypatch.setattr(script, "SCRATCH", tmp_path / "scratch")
+    spec = {"paths": ["src/probforecast/nn/revin.py"], "tests": ["tests/nn/test_revin.py"]}
+    scratch = script.make_scratch("nn.revin", spec)
+    config = tomllib.loads((scratch / "pyproject.toml").read_text())["tool"]["mutmut"]
+    assert config["only_mutate"] == spec["paths"]
+    assert config["pytest_add_cli_args_test_selection"] == spec["tests"]
+    assert "not slow" in config["pytest_add_cli_args"]
+    assert (scratch / "src" / "probforecast" / "nn" / "revin.py").is_file()
+    assert not (scratch / "notebooks").exists() and not (scratch / "docs").exists()
+
+
+def test_report_scores_and_marks_stale_equivalences(tmp_path, monkeypatch):
+    script = load_script()
+    monkeypatch.setattr(script, "RESULTS", tmp_path)
+    equivalent = tmp_path / "equivalent.toml"
+    equivalent.write_text(
+        '["nn.revin"]\n'
+        '"m.a" = { mutation = "x = 2", reason = "never read" }\n'
+        '"m.b" = { mutation = "y = old", reason = "stale" }\n'
+    )
+    monkeypatch.setattr(script, "EQUIVALENT", equivalent)
+    survivors = [
+        {"name": "m.a", "status": "survived", "original": "x = 1", "mutation": "x = 2"},
+        {"name": "m.b", "status": "survived", "original": "y = a | b", "mutation": "y = new"},
+        {"name": "m.c", "status": "no tests", "original": "z = 1", "mutation": "z = 2"},
+    ]
+    run = {
+        "date": "2026-12-02 10:00 UTC",
+        "commit": "abc",
+        "seconds": 5,
+        "load_at_start": 1.0,
+        "total": 10,
+        "killed": 6,
+        "timeout": 1,
+        "segfault": 0,
+        "survived": 2,
+        "no_tests": 1,
+        "skipped": 0,
+        "equivalent": 1,
+        "score": 7 / 9,
+        "survivors": survivors,
+    }
+    (tmp_path / "nn.revin.json").write_text(json.dumps({"runs": [run]}))
+    text = script.report()
+    row = next(line for line in text.splitlines() if line.startswith("| nn.revin |"))
+    assert "| 10 | 77.8% (2026-12-02, abc) | 77.8% (2026-12-02, abc) | 7 | 2 | 1 | 1 |" in row
+    assert "| equivalent: never read |" in text
+    assert "`y = a \\| b` | `y = new` | **open** |" in text
+    assert "| **no test reaches it** |" in text
+    assert "| distributions | not run |" in text
