@@ -117,7 +117,9 @@ def test_errors_name_the_method_and_the_shapes():
         m.denormalize(torch.randn(2, 10))
     with pytest.raises(ValueError, match=r"^RevIN\.denormalize_scale expects \[B, T, C=3\]"):
         m.denormalize_scale(torch.rand(2, 10, 2))
-    with pytest.raises(ValueError, match=r"^RevIN\.denormalize got 5 windows; the stored .* have 2"):
+    with pytest.raises(
+        ValueError, match=r"^RevIN\.denormalize got 5 windows; the stored .* have 2"
+    ):
         m.denormalize(torch.randn(5, 4, 3))
 
 
