@@ -6,7 +6,7 @@ cd "$repo"
 bash scripts/setup_env.sh
 export WANDB_MODE=offline WANDB_SILENT=true
 # pytest -n 2 runs two workers on the 2 cores: one torch thread each, or small batched linear
-# algebra oversubscribes and slows down up to 30x (measured, see README "Performance").
+# algebra oversubscribes and slows down up to 30x (measured: docs/benchmarks.md).
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" MKL_NUM_THREADS="${MKL_NUM_THREADS:-1}"
 export PROBFORECAST_CACHE="${PROBFORECAST_CACHE:-$repo/.cache/probforecast}"
 .venv/bin/python -m pytest -n 2 --dist loadfile -q "$@"

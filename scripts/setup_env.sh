@@ -12,9 +12,9 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "[setup] installing probforecast[dev] with constraints.txt (torch CPU wheel)"
+  echo "[setup] installing probforecast[dev,docs] with constraints.txt (torch CPU wheel)"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
   "$venv/bin/python" -m pip install -q --disable-pip-version-check -c "$repo/constraints.txt" torch==2.13.0
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check -c "$repo/constraints.txt" -e "$repo[dev]"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -c "$repo/constraints.txt" -e "$repo[dev,docs]"
   echo "$want" > "$stamp"
 fi

@@ -286,7 +286,10 @@ def fit(
         forecaster: a class, its name in ``probforecast.models`` or a class path (built with the
             data facts and ``forecaster_kwargs``), or an instance (then ``load`` of its
             checkpoints needs ``forecaster=``).
-        max_epochs, lr (Adam), num_samples, val_num_samples: training / evaluation budget.
+        max_epochs: training budget in epochs.
+        lr: Adam learning rate.
+        num_samples: samples per test window.
+        val_num_samples: samples per validation window.
         root_dir: run directory (checkpoints, plots, logs). logger: ``none``, ``csv`` or
             ``wandb`` (offline unless ``WANDB_MODE=online``).
         plots: fan charts and model views at validation and test.

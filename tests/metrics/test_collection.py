@@ -185,3 +185,24 @@ def test_forecast_module_interval_level_sets_the_levelled_metrics():
     assert not any(k.endswith("_90") for k in keys)
     with pytest.raises(ValueError, match="interval_level"):
         ForecastModule(SeasonalNaive(2, 48, 12), interval_level=1.5)
+
+
+def test_every_paper_variant_builds_the_metric_it_names():
+    from probforecast.metrics.paper_variants import PAPER_VARIANTS, variants_table
+
+    samples = torch.rand(2, 16, 3, 4) + 0.5
+    target = torch.rand(2, 3, 4) + 0.5
+    for variant in PAPER_VARIANTS:
+        if variant.metric is None:
+            continue
+        collection = build_metric_collection(metrics=[variant.metric], **variant.options)
+        extra = {
+            "series_scale": torch.ones(2, 4),
+            "past_target": torch.rand(2, 5, 4),
+        }
+        collection.update(samples, target, **extra)
+        (value,) = collection.compute().values()
+        assert torch.isfinite(value), variant
+    table = variants_table()
+    assert table.count("\n") == len(PAPER_VARIANTS) + 1
+    assert "`crps_sum_quantile` | `quantile_levels=[0.1," in table

@@ -95,17 +95,19 @@ class ForecastDataModule(pl.LightningDataModule):
             it with ``model.metric_aggregation: window_mean`` (``configs/protocols/probts.yaml``
             sets both).
         split_ratios: train/val/test ratios of the ``ratio`` protocol (default 0.7/0.1/0.2).
-        val_stride, test_stride: step between rolling evaluation windows of the ``ett`` and
-            ``ratio`` protocols (default ``Q``: non-overlapping horizons; 1 is the LTSF
-            loaders' every-start protocol, ``P + Q`` is CW-Gen's non-overlapping segments) and
-            of ``probts`` (default 96).
-        max_val_windows, max_test_windows: ``ett`` / ``ratio``: keep at most this many evenly
-            spaced windows (default: 32 validation windows, every test window).
+        val_stride: step between rolling validation windows of the ``ett`` and ``ratio``
+            protocols (default ``Q``: non-overlapping horizons; 1 is the LTSF loaders'
+            every-start protocol, ``P + Q`` is CW-Gen's non-overlapping segments) and of
+            ``probts`` (default 96).
+        test_stride: the same for the test windows.
+        max_val_windows: ``ett`` / ``ratio``: keep at most this many evenly spaced validation
+            windows (default 32).
+        max_test_windows: the same for the test windows (default: every test window).
         num_val_windows: validation windows of the ``rolling`` protocol (default 1).
         num_test_windows: test (and validation) windows of the ``gls_paper`` protocol (default:
             the registry's value, 5 for exchange_rate_nips and 7 for m4_hourly).
-
-        An option the chosen protocol does not read raises a ``DataError`` (no silent no-op).
+            An option the chosen protocol does not read raises a ``DataError`` (no silent
+            no-op).
         scaling: per-series scaler fitted on the training range (``standard``, ``mean``, ``none``).
         batch_size: training windows per batch. eval_batch_size: windows per evaluation batch.
         num_batches_per_epoch: training batches per epoch (windows drawn at random, with

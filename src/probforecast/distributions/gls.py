@@ -155,8 +155,10 @@ class GLSMultivariateNormal(Distribution):
     docstring and :func:`gls_log_prob`.
 
     Args:
-        loc: ``[..., D, B]``; cov_factor: ``[..., D, B, R]``; cov_diag: ``[..., D, B]``
-        (variances); corr: ``[..., D, D]`` SPD correlation matrix (may be shared, e.g. ``[D, D]``).
+        loc: ``[..., D, B]`` means.
+        cov_factor: ``[..., D, B, R]`` low-rank factors.
+        cov_diag: ``[..., D, B]`` variances.
+        corr: ``[..., D, D]`` SPD correlation matrix (may be shared, e.g. ``[D, D]``).
     """
 
     arg_constraints = {

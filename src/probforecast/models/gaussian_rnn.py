@@ -23,7 +23,9 @@ class GaussianRNN(Forecaster):
     steps, all ``S`` sample paths in one batched recurrence.
 
     Args:
-        hidden_size, num_layers, dropout: LSTM sizes.
+        hidden_size: LSTM width.
+        num_layers: LSTM layers.
+        dropout: between LSTM layers.
         embedding_dim: series embedding width (0 disables it).
         min_scale: floor on ``sigma`` (scaled units).
     """

@@ -3,6 +3,8 @@ low-rank-plus-diagonal Gaussian head, with the independent or the GLS likelihood
 
 from __future__ import annotations
 
+from typing import Any
+
 from einops import repeat
 from torch import Tensor, nn
 
@@ -14,11 +16,15 @@ class GPVar(LowRankARForecaster):
     likelihood options and the data requirements.
 
     Args:
-        num_layers: LSTM layers. dropout: between LSTM layers.
-        (all other arguments: ``LowRankARForecaster``)
+        num_layers: LSTM layers.
+        dropout: between LSTM layers.
+        *args: the other arguments of ``LowRankARForecaster``.
+        **kwargs: the other arguments of ``LowRankARForecaster``.
     """
 
-    def __init__(self, *args, num_layers: int = 2, dropout: float = 0.01, **kwargs) -> None:
+    def __init__(
+        self, *args: Any, num_layers: int = 2, dropout: float = 0.01, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.rnn = nn.LSTM(
             self.input_size,

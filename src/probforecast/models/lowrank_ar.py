@@ -59,8 +59,11 @@ class LowRankARForecaster(Forecaster):
         cross_correlation_horizon: ``D`` (default ``Q``); must divide ``Q``, and
             ``context_length - max(lags) >= D - 1``.
         correlation: ``kernel`` (SE mixture + identity) or ``ar`` (AR(p) Toeplitz).
-        num_components, lengthscales, lengthscale_start, learn_lengthscales, ar_order: see
-            ``TemporalCorrelation``.
+        num_components: see ``TemporalCorrelation``.
+        lengthscales: see ``TemporalCorrelation``.
+        lengthscale_start: see ``TemporalCorrelation``.
+        learn_lengthscales: see ``TemporalCorrelation``.
+        ar_order: see ``TemporalCorrelation``.
         reg_w: weight of the official code's regulariser (``train_batch.py``, CLI default 2.5;
             not in the paper's text): each window's loss is ``NLL_w - reg_w * log|C_w|`` with
             ``NLL_w`` the NLL *summed* over the window's ``D x B`` values, the official units
@@ -71,7 +74,8 @@ class LowRankARForecaster(Forecaster):
             lower it when the errors are known to be autocorrelated: 2.5 keeps ``C`` near ``I``
             (on the synthetic benchmark GLS only beats ``independent`` at 0).
             An error with ``likelihood: independent``, which has no ``C``.
-        sigma_init, sigma_min: head initialisation / floor (``d >= sigma_min^2``).
+        sigma_init: initial standard deviation of the head.
+        sigma_min: floor of the head's standard deviation (``d >= sigma_min^2``).
         marginal: ``gaussian`` (the GLS paper and its code) or ``copula``: GPVar's Gaussian
             copula, i.e. the model (inputs, likelihood, sampling) works on
             ``Phi^{-1}(F~_i(z))`` with ``F~_i`` the Winsorised empirical CDF of series ``i`` in

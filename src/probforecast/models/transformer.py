@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from einops import repeat
 from torch import Tensor, nn
@@ -28,19 +30,22 @@ class TransformerForecaster(LowRankARForecaster):
     positions of a window in one pass.
 
     Args:
-        num_layers, num_heads, dropout: Transformer sizes (paper: 2, 2, 0.01).
+        num_layers: Transformer layers (paper: 2).
+        num_heads: attention heads (paper: 2).
+        dropout: dropout rate (paper: 0.01).
         attention_window: see above; ``0`` means unlimited causal attention.
-        (all other arguments: ``LowRankARForecaster``; ``hidden_size`` is ``d_model``)
+        *args: the other arguments of ``LowRankARForecaster`` (``hidden_size`` is ``d_model``).
+        **kwargs: the other arguments of ``LowRankARForecaster``.
     """
 
     def __init__(
         self,
-        *args,
+        *args: Any,
         num_layers: int = 2,
         num_heads: int = 2,
         dropout: float = 0.01,
         attention_window: int | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         if self.hidden_size % num_heads:

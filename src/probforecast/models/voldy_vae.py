@@ -71,8 +71,9 @@ class VolDyVAE(Forecaster):
         patch_len: ``P`` (24 in the paper; a context not divisible by it is padded).
         latent_dim: ``D`` (128 in the official code; the paper's Table XVI says 256).
         mlp_hidden: width of the encoder / location MLPs (256).
-        encoder_layers, decoder_layers: ``hidden_layers`` of the Koopa-style MLPs (3 = three
-            linear layers; ``decoder_layers=0`` makes the location head one linear layer).
+        encoder_layers: ``hidden_layers`` of the Koopa-style encoder MLP (3 = three linear
+            layers).
+        decoder_layers: the same for the location head (``0`` makes it one linear layer).
         scale_hidden: hidden size of the scale head (GRU/LSTM state; the MLP head's width);
             0 means ``latent_dim`` (paper: "equal to the latent dimension").
         dropout: dropout of the encoder / location / projection MLPs (Koopa's default 0.05).

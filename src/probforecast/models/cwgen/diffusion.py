@@ -61,7 +61,8 @@ class CWDiff(CWGenerator):
 
     Args:
         diffusion_steps: ``T`` of the DDPM.
-        beta_start, beta_end: linear ``beta`` schedule.
+        beta_start: first ``beta`` of the linear schedule.
+        beta_end: last ``beta`` of the linear schedule.
         parameterization: ``x0`` (predict the clean whitened future) or ``eps``.
         sampling_steps: DDIM steps. eta: DDIM stochasticity (0 = deterministic).
     """

@@ -130,7 +130,12 @@ class JMCE(Forecaster):
     """Joint mean-covariance estimator (module docstring).
 
     Args:
-        d_model, n_heads, e_layers, d_layers, d_ff, dropout: NS-Transformer sizes.
+        d_model: NS-Transformer width.
+        n_heads: attention heads.
+        e_layers: encoder layers.
+        d_layers: decoder layers.
+        d_ff: feed-forward width.
+        dropout: dropout rate.
         label_len: decoder warm-up steps taken from the history (default ``P // 2``).
         cov_window: sliding-covariance window ``W`` (paper: 95; needs ``W // 2 < P`` and ``< Q``).
         lambda_min: eigenvalue threshold of the penalty (paper 0.1).
