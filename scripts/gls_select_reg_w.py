@@ -104,14 +104,30 @@ def parse_candidates(items: list[str]) -> dict[float, Path]:
     return out
 
 
+def run_path(root: Path, run_name: str, seed: int) -> Path:
+    """``root/run_name`` with ``{seed}`` filled in, or ``root`` itself when it holds ``{seed}``."""
+    if "{seed}" in str(root):
+        return Path(str(root).format(seed=seed))
+    if not run_name:
+        raise SystemExit("give --run-name, or candidates as REG_W=PATH_WITH_{seed}")
+    return root / run_name.format(seed=seed)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--candidates", nargs="+", required=True, metavar="REG_W=RUNS_DIR")
-    parser.add_argument("--run-name", required=True, help="run directory name, with {seed}")
+    parser.add_argument(
+        "--run-name",
+        default="",
+        help="run directory name with {seed}, below each candidate's RUNS_DIR; or leave it out "
+        "and give each candidate as REG_W=PATH_WITH_{seed}",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--repeats", type=int, default=2, help="sampling passes per seed")
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="sampling passes per seed (0: only choose)"
+    )
     parser.add_argument("--jsonl", default=None, help="append one JSON line per seed")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -119,18 +135,23 @@ def main() -> None:
     roots = parse_candidates(args.candidates)
     rows = []
     for seed in args.seeds:
-        runs = {value: root / args.run_name.format(seed=seed) for value, root in roots.items()}
+        runs = {value: run_path(root, args.run_name, seed) for value, root in roots.items()}
         chosen, nll = select(runs)
-        module, datamodule = load_run(runs[chosen])
-        row = {"seed": seed, "chosen_reg_w": chosen, "val_nll": nll}
-        row |= test_scores(module, datamodule, args.repeats)
+        row = {
+            "seed": seed,
+            "chosen_reg_w": chosen,
+            "chosen_run": str(runs[chosen]),
+            "val_nll": nll,
+        }
+        if args.repeats:
+            row |= test_scores(*load_run(runs[chosen]), args.repeats)
         rows.append(row)
         print(json.dumps(row), flush=True)
         if args.jsonl:
             Path(args.jsonl).parent.mkdir(parents=True, exist_ok=True)
             with open(args.jsonl, "a") as fh:
                 fh.write(json.dumps(row) + "\n")
-    for m in METRICS:
+    for m in METRICS if args.repeats else ():
         values = [r[m] for r in rows]
         std = statistics.stdev(values) if len(values) > 1 else 0.0
         print(f"{m}: {statistics.fmean(values):.4f} ± {std:.4f}")

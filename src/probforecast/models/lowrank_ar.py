@@ -71,8 +71,11 @@ class LowRankARForecaster(Forecaster):
             ``I``. Default (``None``): ``DEFAULT_REG_W`` = 2.5 with ``likelihood: gls``; with
             ``reg_w = 0`` the kernel-mixture weights can collapse onto the smoothest SE kernel
             early in training and stay there (measured on exchange_rate_nips, docs/gls_accuracy.md);
-            lower it when the errors are known to be autocorrelated: 2.5 keeps ``C`` near ``I``
-            (on the synthetic benchmark GLS only beats ``independent`` at 0).
+            2.5 keeps ``C`` near ``I``, which loses GLS's gain on strongly autocorrelated
+            errors (on the synthetic benchmark GLS only beats ``independent`` at 0). When the
+            error correlation is unknown, train ``reg_w`` in {0, 0.5, 2.5} and keep the run
+            with the lowest validation NLL (``scripts/gls_select_reg_w.py``): measured, it
+            picks 0 on the synthetic data and never the collapsed run on exchange_rate_nips.
             An error with ``likelihood: independent``, which has no ``C``.
         sigma_init: initial standard deviation of the head.
         sigma_min: floor of the head's standard deviation (``d >= sigma_min^2``).
