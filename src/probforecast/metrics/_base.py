@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -41,6 +42,10 @@ class ForecastMetric(Metric):
 
         update_in_metric_threads._runs_in_metric_threads = True  # type: ignore[attr-defined]
         cls.update = update_in_metric_threads  # type: ignore[method-assign]
+
+    if TYPE_CHECKING:  # states are registered by name; nn.Module types them Tensor | Module
+
+        def __getattr__(self, name: str) -> Tensor: ...
 
     def _add_sum_state(self, name: str, size: int | None = None) -> None:
         shape = () if size is None else (size,)

@@ -22,7 +22,7 @@ def _quantile_crps(cls: type[CRPSQuantile]) -> MetricBuilder:
     def build(
         *,
         quantile_levels: Sequence[float] | None = None,
-        aggregation: str = "pooled",
+        aggregation: Aggregation = "pooled",
         quantile_method: str = "linear",
         **_: object,
     ) -> Metric:
@@ -171,7 +171,7 @@ def build_metric_collection(
         problem = f"unknown metric(s) {unknown}" if unknown else f"empty or repeated names {names}"
         raise ValueError(f"{problem}; valid names: {sorted(METRIC_REGISTRY)}")
     check_aggregation(aggregation)
-    built = {
+    built: dict[str, Metric | MetricCollection] = {
         metric_key(n, interval_level): METRIC_REGISTRY[n](
             quantile_levels=quantile_levels,
             interval_level=interval_level,

@@ -7,6 +7,7 @@ option breaks a test, not a reader's reproduction.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
@@ -26,7 +27,7 @@ class PaperVariant:
     paper: str
     printed: str
     metric: str | None
-    options: dict[str, object] = field(default_factory=dict)
+    options: Mapping[str, object] = field(default_factory=dict)
     scale: float = 1.0
     note: str = ""
 

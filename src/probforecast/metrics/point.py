@@ -60,9 +60,9 @@ class _SampleMeanError(ForecastMetric):
         self.squared_error_total += sums.squared_error.sum()
         self.abs_error_total += sums.absolute_error.sum()
         self.abs_target_total += sums.absolute_target.sum()
-        self.count_total += sums.count.sum()
-        observed = sums.count > 0
-        count = torch.where(observed, sums.count, 1.0)
+        self.count_total += sums.num_observed.sum()
+        observed = sums.num_observed > 0
+        count = torch.where(observed, sums.num_observed, 1.0)
         mse = sums.squared_error / count
         defined = observed & (sums.absolute_target > 0)
         nrmse = mse.sqrt() / torch.where(defined, sums.absolute_target / count, 1.0)

@@ -24,7 +24,7 @@ class _SampleAveragedError(ForecastMetric):
         sums = sample_error_sums(samples, target, mask=mask)
         self.squared_error_total += sums.squared_error
         self.abs_error_total += sums.absolute_error
-        self.count += sums.count
+        self.count += sums.num_observed
 
 
 class ProbMSE(_SampleAveragedError):

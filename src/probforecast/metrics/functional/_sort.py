@@ -250,7 +250,9 @@ def quantile_positions(
         h = (n_samples - 1) * q
         if method == "rank":
             r = int(np.round(h))
-            lo.append(r), hi.append(r), frac.append(0.0)
+            lo.append(r)
+            hi.append(r)
+            frac.append(0.0)
             continue
         f = math.floor(h)
         lo.append(min(f, n_samples - 1))

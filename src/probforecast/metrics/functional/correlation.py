@@ -41,7 +41,7 @@ def _correlation(seq: Tensor, keep: Tensor | None, pair_count: Tensor | None) ->
 def prob_corr(
     samples: Tensor,
     target: Tensor,
-    past_target: Tensor,
+    past_target: Tensor | None,
     *,
     mask: Tensor | None = None,
     past_mask: Tensor | None = None,
@@ -77,6 +77,7 @@ def prob_corr(
     """
     mask = check_forecast(samples, target, mask)
     past_mask = check_history(past_target, past_mask, target, "prob_corr")
+    assert past_target is not None  # check_history raised otherwise
     b, s, q, n = samples.shape
     p = past_target.shape[1]
     t = p + q

@@ -23,7 +23,7 @@ class PointErrorSums(NamedTuple):
     squared_error: Tensor
     absolute_error: Tensor
     absolute_target: Tensor
-    count: Tensor
+    num_observed: Tensor
 
 
 def window_point_sums(point: Tensor, target: Tensor, mask: Tensor | None) -> PointErrorSums:
@@ -74,16 +74,18 @@ def nmae(samples: Tensor, target: Tensor, *, mask: Tensor | None = None) -> Tens
 def nrmse(samples: Tensor, target: Tensor, *, mask: Tensor | None = None) -> Tensor:
     r"""Normalised RMSE of the sample mean (ProbTS): :math:`\sqrt{\overline{(\bar x - y)^2}} / \overline{|y|}`."""
     sums = mean_point_sums(samples, target, mask=mask)
-    return (sums.squared_error / sums.count).sqrt() / (sums.absolute_target / sums.count)
+    return (sums.squared_error / sums.num_observed).sqrt() / (
+        sums.absolute_target / sums.num_observed
+    )
 
 
 def mse(samples: Tensor, target: Tensor, *, mask: Tensor | None = None) -> Tensor:
     r"""MSE of the sample mean (CW-Gen's "ProbMSE" as coded): :math:`\overline{(\bar x - y)^2}`."""
     sums = mean_point_sums(samples, target, mask=mask)
-    return sums.squared_error / sums.count
+    return sums.squared_error / sums.num_observed
 
 
 def mae(samples: Tensor, target: Tensor, *, mask: Tensor | None = None) -> Tensor:
     r"""MAE of the sample mean (CW-Gen's "ProbMAE" as coded): :math:`\overline{|\bar x - y|}`."""
     sums = mean_point_sums(samples, target, mask=mask)
-    return sums.absolute_error / sums.count
+    return sums.absolute_error / sums.num_observed

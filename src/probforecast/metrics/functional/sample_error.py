@@ -27,7 +27,7 @@ class SampleErrorSums(NamedTuple):
 
     squared_error: Tensor
     absolute_error: Tensor
-    count: Tensor
+    num_observed: Tensor
 
 
 def sample_error_sums(
@@ -49,10 +49,10 @@ def sample_error_sums(
 def prob_mse(samples: Tensor, target: Tensor, *, mask: Tensor | None = None) -> Tensor:
     """The paper's ProbMSE (module docstring); NaN-free targets needed only where observed."""
     sums = sample_error_sums(samples, target, mask=mask)
-    return sums.squared_error / sums.count
+    return sums.squared_error / sums.num_observed
 
 
 def prob_mae(samples: Tensor, target: Tensor, *, mask: Tensor | None = None) -> Tensor:
     """The paper's ProbMAE (module docstring)."""
     sums = sample_error_sums(samples, target, mask=mask)
-    return sums.absolute_error / sums.count
+    return sums.absolute_error / sums.num_observed
