@@ -14,9 +14,10 @@ survivor with its diff line) and ``docs/mutation.md`` is regenerated from those 
 and the latest score of each module and the latest survivors. A survivor that is equivalent or
 harmless is listed with its one-line reason in ``scripts/mutation_equivalent.toml`` (keyed by
 module and mutant name, with the mutated line, so a reason goes stale when the code moves);
-those are left out of the score's denominator:
+those, and survivors that only rewrote the text of a string literal (an error message; every
+``{...}`` placeholder kept), are left out of the score's denominator:
 
-    score = (killed + timeout + segfault) / (total - skipped - equivalent)
+    score = (killed + timeout + segfault) / (total - skipped - equivalent - message-only)
 
     bash scripts/mutation_score.sh nn.revin distributions     # or no argument: every module
     python scripts/mutation_score.py --report-only            # rewrite docs/mutation.md
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import io
 import json
 import os
 import re
@@ -33,6 +35,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tokenize
 from pathlib import Path
 
 import tomllib
@@ -123,6 +126,75 @@ def original_line(diff: str) -> str:
     return ""
 
 
+def context_before(diff: str, lines: int = 4) -> list[str]:
+    """The diff's unchanged lines just above the mutated one (where a message is raised)."""
+    body = diff.splitlines()
+    for i, line in enumerate(body):
+        if line.startswith("-") and not line.startswith("---"):
+            above = [x[1:].strip() for x in body[max(0, i - lines) : i] if x.startswith(" ")]
+            return above
+    return []
+
+
+_MESSAGE_CALL = re.compile(r"^raise\b|Error\(|Warning\(|\bwarn\(|\b_fail\(|\blog(ger)?\.")
+
+
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+
+
+def in_message(survivor: dict) -> bool:
+    """The mutated line raises, warns or logs, or continues a call that does."""
+    lines = [*survivor.get("context", []), survivor["original"]]
+    return any(_MESSAGE_CALL.search(line) for line in lines)
+
+
+def message_text_only(original: str, mutation: str) -> bool:
+    """True when the mutant only rewrote the text of string literals, keeping every ``{...}``
+    placeholder and every token outside the strings (``classify`` also requires the line to be
+    part of a raise / warning / log call: elsewhere a string can be an option value)."""
+    try:
+        before = list(tokenize.generate_tokens(io.StringIO(original).readline))
+        after = list(tokenize.generate_tokens(io.StringIO(mutation).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return False
+    if len(before) != len(after):
+        return False
+    changed = False
+    for a, b in zip(before, after, strict=True):
+        if a.type != b.type:
+            return False
+        if a.string == b.string:
+            continue
+        if a.type != tokenize.STRING or _PLACEHOLDER.findall(a.string) != _PLACEHOLDER.findall(
+            b.string
+        ):
+            return False
+        changed = True
+    return changed
+
+
+def classify(survivor: dict, reasons: dict[str, dict[str, str]]) -> tuple[str, str]:
+    """``(kind, verdict)``: ``equivalent`` (a reason in mutation_equivalent.toml whose mutated
+    line still matches), ``message`` (only string-literal text changed), ``open`` or
+    ``no tests``. The first two are left out of the score's denominator."""
+    reason = reasons.get(survivor["name"], {})
+    if reason and reason["mutation"].strip() == survivor["mutation"]:
+        return "equivalent", f"equivalent: {reason['reason']}"
+    if in_message(survivor) and message_text_only(survivor["original"], survivor["mutation"]):
+        return "message", "harmless: message text only (tests match its key words)"
+    if survivor["status"] == "survived":
+        return "open", "**open**"
+    return "no tests", "**no test reaches it**"
+
+
+def score(run: dict, reasons: dict[str, dict[str, str]]) -> tuple[float, int]:
+    """``(score, excluded)`` of a recorded run under the current reasons."""
+    excluded = sum(classify(s, reasons)[0] in ("equivalent", "message") for s in run["survivors"])
+    killed = run["killed"] + run["timeout"] + run["segfault"]
+    counted = run["total"] - run["skipped"] - excluded
+    return (killed / counted if counted else 1.0), excluded
+
+
 def run_module(module: str, spec: dict[str, list[str]], children: int) -> dict:
     scratch = make_scratch(module, spec)
     start = time.perf_counter()
@@ -142,16 +214,9 @@ def run_module(module: str, spec: dict[str, list[str]], children: int) -> dict:
                     "status": match.group(2),
                     "original": original_line(diff),
                     "mutation": mutation_line(diff),
+                    "context": context_before(diff),
                 }
             )
-    known = equivalents().get(module, {})
-    equivalent = [
-        s
-        for s in survivors
-        if s["name"] in known and known[s["name"]]["mutation"].strip() == s["mutation"]
-    ]
-    killed = stats["killed"] + stats["timeout"] + stats["segfault"]
-    counted = stats["total"] - stats["skipped"] - len(equivalent)
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
     ).stdout.strip()
@@ -169,8 +234,6 @@ def run_module(module: str, spec: dict[str, list[str]], children: int) -> dict:
         "seconds": round(seconds),
         "load_at_start": os.getloadavg()[0],
         **stats,
-        "equivalent": len(equivalent),
-        "score": killed / counted if counted else 1.0,
         "survivors": survivors,
     }
 
@@ -198,12 +261,16 @@ def report() -> str:
         "Each module is mutated alone, in a scratch copy of the tree, and each mutant is run "
         "against the module's `not slow` tests (listed in `pyproject.toml`, "
         "`[tool.probforecast.mutation.modules]`) that reach the mutated function. "
-        "score = (killed + timeout + segfault) / (total - skipped - equivalent); a survivor is "
-        "*equivalent* only with a one-line reason in `scripts/mutation_equivalent.toml`. "
+        "score = (killed + timeout + segfault) / (total - skipped - equivalent - message-only): "
+        "a survivor is *equivalent* only with a one-line reason in "
+        "`scripts/mutation_equivalent.toml`; *message-only* survivors rewrote nothing but the "
+        "text of a string literal (an error message, every `{...}` placeholder kept; the tests "
+        "match a message's key words, not every character). A message replaced by `None` or a "
+        "changed placeholder stays open. "
         "Not part of `.ci/run`: a module takes minutes to hours on 2 cores.",
         "",
         "| module | mutants | first score (date, commit) | latest score (date, commit) | "
-        "killed | survived | no tests | equivalent | run s (load) |",
+        "killed | survived | no tests | equivalent or message-only | run s (load) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     details = []
@@ -214,21 +281,18 @@ def report() -> str:
             continue
         runs = json.loads(path.read_text())["runs"]
         first, last = runs[0], runs[-1]
+        reasons = known.get(module, {})
+        (first_score, _), (last_score, excluded) = score(first, reasons), score(last, reasons)
         lines.append(
-            f"| {module} | {last['total']} | {first['score']:.1%} ({first['date'][:10]}, "
-            f"{first['commit']}) | {last['score']:.1%} ({last['date'][:10]}, {last['commit']}) | "
+            f"| {module} | {last['total']} | {first_score:.1%} ({first['date'][:10]}, "
+            f"{first['commit']}) | {last_score:.1%} ({last['date'][:10]}, {last['commit']}) | "
             f"{last['killed'] + last['timeout'] + last['segfault']} | {last['survived']} | "
-            f"{last['no_tests']} | {last['equivalent']} | {last['seconds']} "
+            f"{last['no_tests']} | {excluded} | {last['seconds']} "
             f"({last['load_at_start']:.1f}) |"
         )
-        reasons = known.get(module, {})
         rows = []
         for s in last["survivors"]:
-            reason = reasons.get(s["name"], {})
-            if reason and reason["mutation"].strip() == s["mutation"]:
-                verdict = f"equivalent: {reason['reason']}"
-            else:
-                verdict = "**open**" if s["status"] == "survived" else "**no test reaches it**"
+            verdict = classify(s, reasons)[1]
             cells = [f"`{s['name'].split('.')[-1]}`", f"`{s['original']}`", f"`{s['mutation']}`"]
             rows.append("| " + " | ".join(c.replace("|", "\\|") for c in [*cells, verdict]) + " |")
         if rows:
@@ -260,9 +324,10 @@ def main() -> None:
             print(f"[mutation] {module}: running mutmut", flush=True)
             run = run_module(module, modules[module], args.max_children)
             record(module, run)
+            value, excluded = score(run, equivalents().get(module, {}))
             print(
-                f"[mutation] {module}: {run['score']:.1%} of {run['total']} mutants "
-                f"({run['survived']} survived, {run['equivalent']} equivalent) "
+                f"[mutation] {module}: {value:.1%} of {run['total']} mutants "
+                f"({run['survived']} survived, {excluded} equivalent or message-only) "
                 f"in {run['seconds']} s",
                 flush=True,
             )

@@ -58,28 +58,62 @@ def test_report_scores_and_marks_stale_equivalences(tmp_path, monkeypatch):
         {"name": "m.a", "status": "survived", "original": "x = 1", "mutation": "x = 2"},
         {"name": "m.b", "status": "survived", "original": "y = a | b", "mutation": "y = new"},
         {"name": "m.c", "status": "no tests", "original": "z = 1", "mutation": "z = 2"},
+        {
+            "name": "m.d",
+            "status": "survived",
+            "original": 'raise ValueError(f"bad {x}")',
+            "mutation": 'raise ValueError(f"XXbad {x}XX")',
+        },
     ]
     run = {
         "date": "2026-12-02 10:00 UTC",
         "commit": "abc",
         "seconds": 5,
         "load_at_start": 1.0,
-        "total": 10,
+        "total": 11,
         "killed": 6,
         "timeout": 1,
         "segfault": 0,
-        "survived": 2,
+        "survived": 3,
         "no_tests": 1,
         "skipped": 0,
-        "equivalent": 1,
-        "score": 7 / 9,
         "survivors": survivors,
     }
     (tmp_path / "nn.revin.json").write_text(json.dumps({"runs": [run]}))
     text = script.report()
     row = next(line for line in text.splitlines() if line.startswith("| nn.revin |"))
-    assert "| 10 | 77.8% (2026-12-02, abc) | 77.8% (2026-12-02, abc) | 7 | 2 | 1 | 1 |" in row
+    # 7 killed of 11 - 1 equivalent - 1 message-only
+    assert "| 11 | 77.8% (2026-12-02, abc) | 77.8% (2026-12-02, abc) | 7 | 3 | 1 | 2 |" in row
+    assert "| harmless: message text only" in text
     assert "| equivalent: never read |" in text
     assert "`y = a \\| b` | `y = new` | **open** |" in text
     assert "| **no test reaches it** |" in text
     assert "| distributions | not run |" in text
+
+
+def test_message_only_means_string_text_with_the_same_placeholders():
+    script = load_script()
+    only = script.message_text_only
+    assert only('raise ValueError("eps must be > 0")', 'raise ValueError("XXeps must be > 0XX")')
+    assert only('f"got {x.shape[0]} windows"', 'f"GOT {x.shape[0]} WINDOWS"')
+    assert not only('f"got {x.shape[0]} windows"', 'f"got {x.shape[1]} windows"')
+    assert not only('raise ValueError("eps")', "raise ValueError(None)")
+    assert not only('self._check(x, "statistics")', "self._check(x, None)")
+    assert not only("x = a + b", "x = a - b")
+    # a string outside a raise / warning / log call may be an option value: not message-only
+    option = {
+        "name": "m",
+        "status": "survived",
+        "original": 'mode = "sum"',
+        "mutation": 'mode = "XXsumXX"',
+    }
+    assert only(option["original"], option["mutation"])
+    assert script.classify(option, {})[0] == "open"
+    message = {
+        "name": "m",
+        "status": "survived",
+        "original": 'f"window {b} has no observation"',
+        "mutation": 'f"XXwindow {b} has no observationXX"',
+        "context": ["if bad:", "raise ValueError("],
+    }
+    assert script.classify(message, {})[0] == "message"
