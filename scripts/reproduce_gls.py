@@ -88,6 +88,27 @@ def run_dir(args, model: str, likelihood: str, seed: int) -> Path:
     return Path(args.runs_dir) / args.dataset / f"{model}_{likelihood}{tag}_seed{seed}"
 
 
+def recorded_fit(out: Path) -> dict[str, object]:
+    """The fit figures of a finished run: from its ``result.json``, or, when the run stopped
+    after fitting (killed while testing), from its checkpoints: steps and epochs of
+    ``last.ckpt``, the best score of ``best.json``, and the fit time as the time between the
+    run's ``config.yaml`` (written when fitting starts) and ``last.ckpt``."""
+    import torch
+
+    result = out / "result.json"
+    if result.exists():
+        return {k: json.loads(result.read_text())[k] for k in FIT_FIELDS}
+    best = json.loads((out / "checkpoints" / "best.json").read_text())
+    last = out / "checkpoints" / "last.ckpt"
+    state = torch.load(last, weights_only=True, map_location="cpu")
+    return {
+        "fit_seconds": last.stat().st_mtime - (out / "config.yaml").stat().st_mtime,
+        "steps": int(state["global_step"]),
+        "epochs": int(state["epoch"]) + 1,
+        "best_val_loss": float(best["best_model_score"]),
+    }
+
+
 # ---------------------------------------------------------------------- one run (worker process)
 def worker(args) -> None:
     import lightning.pytorch as pl
@@ -128,7 +149,7 @@ def worker(args) -> None:
     cli = ProbForecastCLI(args=cli_args, run=False)
     dm = cli.datamodule
     if args.rescore:
-        fit = {k: json.loads((out / "result.json").read_text())[k] for k in FIT_FIELDS}
+        fit = recorded_fit(out)
         best_path = json.loads((out / "checkpoints" / "best.json").read_text())["best_model_path"]
         dm.setup("test")
     else:
@@ -188,7 +209,8 @@ def worker(args) -> None:
 def launch(args, jobs: list[tuple[str, str, int]]) -> None:
     """Run the missing runs, ``--jobs`` worker processes at a time."""
     done = [j for j in jobs if (run_dir(args, *j) / "result.json").exists()]
-    pending = done if args.rescore else [j for j in jobs if j not in done]
+    fitted = [j for j in jobs if (run_dir(args, *j) / "checkpoints" / "best.json").exists()]
+    pending = fitted if args.rescore else [j for j in jobs if j not in done]
     running: list[tuple[subprocess.Popen, tuple]] = []
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "WANDB_MODE": "offline"}
     while pending or running:
