@@ -408,7 +408,11 @@ def datamodule_from_hparams(hparams: dict[str, Any]) -> ForecastDataModule:
         value = hparams[name]
         if isinstance(value, dict):
             hint = hints.get(name)
-            options = [t for t in (hint, *typing.get_args(hint)) if dataclasses.is_dataclass(t)]
+            options = [
+                t
+                for t in (hint, *typing.get_args(hint))
+                if isinstance(t, type) and dataclasses.is_dataclass(t)
+            ]
             value = options[0](**value) if options else value
         kwargs[name] = value
     return ForecastDataModule(**kwargs)

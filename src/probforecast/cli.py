@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 from jsonargparse import Namespace
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
@@ -161,14 +162,16 @@ class ProbForecastCLI(LightningCLI):
             return
         lines = [f"[probforecast] {stage} finished; run directory: {trainer.default_root_dir}"]
         ckpt = trainer.checkpoint_callback
-        if stage == "fit" and ckpt is not None:
+        if stage == "fit" and isinstance(ckpt, ModelCheckpoint):
             lines.append(
                 f"  best checkpoint: {ckpt.best_model_path} ({ckpt.monitor}={_fmt(ckpt.best_model_score)})"
             )
             lines.append(f"  last checkpoint: {ckpt.last_model_path}")
         if stage in ("test", "predict"):
             lines.append(f"  checkpoint used: {trainer.ckpt_path}")
-        for cb in trainer.callbacks:
+        # set on every trainer by Lightning's callback connector, not declared on the class
+        callbacks: list[Callback] = getattr(trainer, "callbacks", [])
+        for cb in callbacks:
             if isinstance(cb, SamplesWriter) and stage == "predict" and cb.path is not None:
                 lines.append(f"  samples: {cb.path}")
         for logger in trainer.loggers:
@@ -179,7 +182,7 @@ class ProbForecastCLI(LightningCLI):
                     lines.append(f"    sync later with: wandb sync {run_dir}")
             elif isinstance(logger, CSVLogger):
                 lines.append(f"  CSV metrics: {Path(logger.log_dir) / 'metrics.csv'}")
-        for cb in trainer.callbacks:
+        for cb in callbacks:
             if isinstance(cb, ForecastPlot):
                 for plot_stage, path in cb.last_paths.items():
                     lines.append(f"  forecast plot ({plot_stage}): {path}")

@@ -49,7 +49,7 @@ class ForecastCheckpoint(ModelCheckpoint):
         writes it only when a top-k checkpoint was written in the same step, so with
         ``save_top_k=1`` a crash after ``patience`` epochs without improvement would resume
         from the best epoch and lose every epoch since."""
-        due = due and self.save_last and not self._should_skip_saving_checkpoint(trainer)
+        due = due and bool(self.save_last) and not self._should_skip_saving_checkpoint(trainer)
         hook(trainer, pl_module)
         if due and self._last_global_step_saved != trainer.global_step:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
@@ -65,9 +65,9 @@ class ForecastCheckpoint(ModelCheckpoint):
             for logger in trainer.loggers:
                 logger.after_save_checkpoint(proxy(self))
             if self.dirpath:
-                self._write_best()
+                self._write_best(self.dirpath)
 
-    def _write_best(self) -> None:
+    def _write_best(self, dirpath: str | Path) -> None:
         score = self.best_model_score
         info = {
             "best_model_path": self.best_model_path,
@@ -75,7 +75,7 @@ class ForecastCheckpoint(ModelCheckpoint):
             "monitor": self.monitor,
             "last_model_path": self.last_model_path,
         }
-        with atomic_write(Path(self.dirpath) / BEST_FILE, "w") as fh:
+        with atomic_write(Path(dirpath) / BEST_FILE, "w") as fh:
             fh.write(json.dumps(info, indent=1))
 
 

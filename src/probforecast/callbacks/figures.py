@@ -23,6 +23,12 @@ from probforecast.data.batch import ForecastBatch, collate_windows  # noqa: E402
 log = logging.getLogger(__name__)
 
 
+def trainer_datamodule(trainer: pl.Trainer) -> pl.LightningDataModule | None:
+    """``trainer.datamodule``: Lightning sets it on every trainer (``None`` without one) but
+    does not declare it on the class."""
+    return getattr(trainer, "datamodule", None)
+
+
 def run_folder(trainer: pl.Trainer, name: str) -> Path:
     """``<default_root_dir>/<name>``, created."""
     folder = Path(trainer.default_root_dir) / name
@@ -68,7 +74,7 @@ def fixed_window(
 ) -> ForecastBatch | None:
     """The batch of one evaluation window (``window_index`` modulo the number of windows) of
     the val/test split, the same window at every call; ``None`` without windows or data module."""
-    datamodule = trainer.datamodule
+    datamodule = trainer_datamodule(trainer)
     if datamodule is None:
         return None
     loader = datamodule.val_dataloader() if stage == "val" else datamodule.test_dataloader()

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import lightning.pytorch as pl
 import torch
 
-from probforecast.callbacks.figures import fixed_window, log_figure, stage_suffix
+from probforecast.callbacks.figures import (
+    fixed_window,
+    log_figure,
+    stage_suffix,
+    trainer_datamodule,
+)
 from probforecast.viz import fan_chart
+
+if TYPE_CHECKING:
+    from probforecast.data.datamodule import ForecastDataModule
+    from probforecast.models.module import ForecastModule
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +53,18 @@ class ForecastPlot(pl.Callback):
         batch = fixed_window(trainer, stage, self.window_index, module.device)
         if batch is None:
             return
+        forecast_module = cast("ForecastModule", module)  # the callback plots its draw_samples
         with torch.no_grad():
-            samples = batch.unscale(module.draw_samples(batch, self.num_samples))[0].float().cpu()
+            samples = forecast_module.draw_samples(batch, self.num_samples)
+            samples = batch.unscale(samples)[0].float().cpu()
         k = min(self.num_series, batch.num_series)
         history = batch.unscale(batch.past_target)[0].cpu()
         history = torch.where(batch.past_observed[0].cpu(), history, torch.nan)
         truth = torch.where(
             batch.future_observed[0].cpu(), batch.unscale(batch.future_target)[0].cpu(), torch.nan
         )
-        datamodule = trainer.datamodule
+        # fixed_window found the window in it, so there is one; its series_names
+        datamodule = cast("ForecastDataModule", trainer_datamodule(trainer))
         names = datamodule.series_names
         start = int(batch.window_start[0])
         titles = [f"{names[int(i)]} (window at t={start})" for i in batch.series_ids[0, :k]]

@@ -8,6 +8,9 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
+from torch import Tensor
+
+from probforecast.callbacks.figures import trainer_datamodule
 
 
 class SamplesWriter(BasePredictionWriter):
@@ -31,8 +34,10 @@ class SamplesWriter(BasePredictionWriter):
             return
         if isinstance(predictions[0], list):  # several dataloaders
             predictions = [p for loader in predictions for p in loader]
-        out = {key: torch.cat([p[key].cpu() for p in predictions]) for key in predictions[0]}
-        datamodule = trainer.datamodule
+        out: dict[str, Tensor | list[str]] = {
+            key: torch.cat([p[key].cpu() for p in predictions]) for key in predictions[0]
+        }
+        datamodule = trainer_datamodule(trainer)
         if datamodule is not None and hasattr(datamodule, "timestamps"):
             out["timestamps"] = [
                 str(datamodule.timestamps(int(s), 1)[0]) for s in out["window_start"]

@@ -12,7 +12,7 @@ import lightning.pytorch as pl
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import DataLoader, RandomSampler, Sampler
 
 from probforecast.data.batch import collate_windows
 from probforecast.data.errors import DataError
@@ -180,7 +180,10 @@ class ForecastDataModule(pl.LightningDataModule):
         if protocol not in PROTOCOLS:
             raise DataError(f"protocol must be one of {PROTOCOLS}; got {protocol!r}")
         self.protocol = protocol
-        self.split_ratios = None if split_ratios is None else tuple(split_ratios)
+        # a YAML list of any length: ratio_borders checks that there are three
+        self.split_ratios: tuple[float, ...] | None = (
+            None if split_ratios is None else tuple(split_ratios)
+        )
         self.val_stride, self.test_stride = val_stride, test_stride
         self.max_val_windows, self.max_test_windows = max_val_windows, max_test_windows
         self.num_val_windows, self.num_test_windows = num_val_windows, num_test_windows
@@ -354,7 +357,7 @@ class ForecastDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         if self.train_source is not None:
             windows = self.synthetic_windows()
-            sampler = EpochIndexSampler(len(windows))
+            sampler: Sampler[int] = EpochIndexSampler(len(windows))
             return self._loader(windows, self.batch_size, sampler=sampler)
         data = TrainingWindows(
             self.prepared.windows, self.split.train_end, self.num_series_per_batch, self.seed
@@ -394,6 +397,8 @@ class ForecastDataModule(pl.LightningDataModule):
         from probforecast.data.synthetic.store import load_corpus
 
         opts = self.train_source
+        if opts is None:
+            raise DataError("synthetic_windows() needs data.train_source (it is null)")
         cache = self.cache_dir or default_cache_dir()
         try:
             corpora = [

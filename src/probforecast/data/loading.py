@@ -246,19 +246,17 @@ def load_dataset(
             return _synthetic(synthetic or SyntheticOptions(), q)
         if info.kind == "generator":
             return _generated(info, generator or GeneratorOptions(), q, cache)
+        data_root = resolve_root(root)
         if (
             download
             and info.gluonts_name
-            and (
-                resolve_root(root) is None
-                or not all((resolve_root(root) / f).is_file() for f in info.files)
-            )
+            and (data_root is None or not all((data_root / f).is_file() for f in info.files))
         ):
             from gluonts.dataset.repository import get_dataset
 
             log.warning("downloading %s through GluonTS (data.download: true)", info.gluonts_name)
             return LoadedDataset(info, get_dataset(info.gluonts_name, path=cache / "gluonts"))
-        paths = _require_files(info, resolve_root(root))
+        paths = _require_files(info, data_root)
         if info.kind == "gluonts_tar":
             directory = _extract_tar(paths[0], cache / f"{info.name}-{_fingerprint(paths, '')}")
             return LoadedDataset(info, _load_gluonts_dir(directory))

@@ -134,9 +134,7 @@ def ett_borders(length: int, steps_per_hour: int) -> tuple[int, int, int]:
     return borders
 
 
-def ratio_borders(
-    length: int, ratios: tuple[float, float, float] = (0.7, 0.1, 0.2)
-) -> tuple[int, int, int]:
+def ratio_borders(length: int, ratios: tuple[float, ...] = (0.7, 0.1, 0.2)) -> tuple[int, int, int]:
     """Chronological split by ratios, as the LTSF loaders: train = int(0.7 T), test = int(0.2 T),
     validation = the rest."""
     if len(ratios) != 3 or any(r < 0 for r in ratios) or abs(sum(ratios) - 1.0) > 1e-6:

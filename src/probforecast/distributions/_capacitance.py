@@ -146,7 +146,7 @@ class CapacitanceLogdetQuad(torch.autograd.Function):
             mm = m.unflatten(-1, (d, r))  # [..., D, R]
             m_blocks = -mm.unsqueeze(-1) * mm.unsqueeze(-2)  # [..., D, R, R]
             m_outer = -mm @ mm.mT  # [..., D, D]
-        grads = [None, None, None, None]
+        grads: list[Tensor | None] = [None, None, None, None]
         if ctx.needs_input_grad[0]:
             grads[0] = add_grads(
                 scaled(g_logdet, inv_blocks, 3),

@@ -8,7 +8,7 @@ the model with this ``C``.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 from torch import Tensor
@@ -151,7 +151,7 @@ def _yule_walker_rho(phi: Tensor, size: int) -> Tensor:
         rho1 = (f[0] + f[1] * f[2]) / (1 - f[1] - f[0] * f[2] - f[2] ** 2)
         rho = [one, rho1, f[1] + (f[0] + f[2]) * rho1]
     for k in range(len(rho), size):
-        rho.append(sum(f[i] * rho[k - 1 - i] for i in range(p)))
+        rho.append(cast(Tensor, sum(f[i] * rho[k - 1 - i] for i in range(p))))  # p >= 1 terms
     return torch.stack(rho[:size], dim=-1)
 
 

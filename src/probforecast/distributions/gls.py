@@ -141,6 +141,7 @@ def gls_log_prob(
         )
         logdet = logdet_cap + gls_logdet_rest(corr_tril, log_d, rank)
         maha = (prec * eta.square()).sum((-2, -1)) - quad  # Woodbury, see gls_mahalanobis
+    n: float | Tensor
     if mask is None:
         n = float(loc.shape[-2] * loc.shape[-1])
     else:
@@ -231,7 +232,7 @@ class GLSMultivariateNormal(Distribution):
             self.batch_shape + (self.loc.shape[-2] * self.loc.shape[-1],) * 2
         )
 
-    def rsample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> Tensor:
+    def rsample(self, sample_shape: torch.Size | list[int] | tuple[int, ...] = ()) -> Tensor:
         """``eta = A vec(r) + sqrt(d) * eps``: ``r [..., R, D]`` has iid rows ``N(0, C)``
         (``r = xi L_C^T``), so ``eta_k = L_k r[:, k]``; returns ``loc + eta``,
         ``sample_shape + batch_shape + (D, B)``."""

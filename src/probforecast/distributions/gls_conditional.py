@@ -72,9 +72,9 @@ def sample_conditional(
     batch = torch.broadcast_shapes(cond.loc.shape, cond.cov_factor.shape[:-1], cond.cov_diag.shape)
     shape = torch.Size(sample_shape) + batch
     rank = cond.cov_factor.shape[-1]
-    opts = {"dtype": cond.loc.dtype, "device": cond.loc.device, "generator": generator}
-    xi = torch.randn(shape[:-1] + (rank, 1), **opts)
-    eps = torch.randn(shape, **opts)
+    dtype, device = cond.loc.dtype, cond.loc.device
+    xi = torch.randn(shape[:-1] + (rank, 1), dtype=dtype, device=device, generator=generator)
+    eps = torch.randn(shape, dtype=dtype, device=device, generator=generator)
     return cond.loc + (cond.cov_factor @ xi).squeeze(-1) + cond.cov_diag.sqrt() * eps
 
 

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from probforecast.models.lowrank_ar import LowRankARForecaster
 
 
-class GPVar(LowRankARForecaster):
+class GPVar(LowRankARForecaster[tuple[Tensor, Tensor]]):
     """LSTM backbone (2 layers, dropout 0.01 in the paper); see ``LowRankARForecaster`` for the
     likelihood options and the data requirements.
 
@@ -44,4 +44,8 @@ class GPVar(LowRankARForecaster):
         return out[:, -1], state
 
     def repeat_state(self, state: tuple[Tensor, Tensor], times: int) -> tuple[Tensor, Tensor]:
-        return tuple(repeat(x, "l bn h -> l (s bn) h", s=times) for x in state)
+        hx, cx = state
+        return (
+            repeat(hx, "l bn h -> l (s bn) h", s=times),
+            repeat(cx, "l bn h -> l (s bn) h", s=times),
+        )

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from abc import abstractmethod
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 import torch
 from einops import rearrange, repeat
@@ -43,10 +43,13 @@ Likelihood = Literal["independent", "gls"]
 #: ``reg_w`` of ``likelihood: gls`` when none is given: the official code's CLI default.
 DEFAULT_REG_W = 2.5
 Marginal = Literal["gaussian", "copula"]
+#: the backbone's recurrent state (GPVar: the LSTM's ``(h, c)``; Transformer: its input tokens)
+StateT = TypeVar("StateT")
 
 
-class LowRankARForecaster(Forecaster):
-    """Base class; see the module docstring.
+class LowRankARForecaster(Forecaster, Generic[StateT]):
+    """Base class; see the module docstring. ``StateT``: the type of the backbone state that
+    ``encode`` returns and ``step`` / ``repeat_state`` take.
 
     Args:
         hidden_size: backbone width ``H``.
@@ -178,15 +181,15 @@ class LowRankARForecaster(Forecaster):
 
     # ------------------------------------------------------------------ backbone contract
     @abstractmethod
-    def encode(self, inputs: Tensor) -> tuple[Tensor, object]:
+    def encode(self, inputs: Tensor) -> tuple[Tensor, StateT]:
         """``inputs [BN, T, F_in] -> (hidden [BN, T, H], state)`` (teacher-forced, causal)."""
 
     @abstractmethod
-    def step(self, inputs: Tensor, state: object) -> tuple[Tensor, object]:
+    def step(self, inputs: Tensor, state: StateT) -> tuple[Tensor, StateT]:
         """One new position: ``inputs [BN, 1, F_in] -> (hidden [BN, H], state)``."""
 
     @abstractmethod
-    def repeat_state(self, state: object, times: int) -> object:
+    def repeat_state(self, state: StateT, times: int) -> StateT:
         """Repeat a state over sample paths: batch order ``(b n) -> (s b n)``."""
 
     # ------------------------------------------------------------------ features
@@ -207,7 +210,7 @@ class LowRankARForecaster(Forecaster):
             parts.append(self.embedding(series_ids)[:, None].expand(b, t, n, -1))
         return torch.cat(parts, dim=-1)
 
-    def _hidden(self, inputs: Tensor) -> tuple[Tensor, object]:
+    def _hidden(self, inputs: Tensor) -> tuple[Tensor, StateT]:
         """``[B, T, N, F_in] -> hidden [B, T, N, H]`` and the backbone state."""
         b, _, n, _ = inputs.shape
         hidden, state = self.encode(rearrange(inputs, "b t n f -> (b n) t f"))
@@ -345,6 +348,7 @@ class LowRankARForecaster(Forecaster):
         """Draw eta_{t+1} | last D-1 errors of the path (Eq. 12), and push it into the buffer."""
         if buffer is None:  # D = 1: no temporal correlation to condition on
             return _lowrank_draw(torch.zeros_like(diag), factor, diag)
+        assert self.correlation is not None  # a buffer exists only with likelihood: gls
         corr = self.correlation(hidden)  # C_{t+1} from the state at the step being predicted
         eta_buf, factor_buf, diag_buf, obs_buf = buffer
         cond = gls_conditional_next(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+from functools import partial
 from typing import Literal
 
 import lightning.pytorch as pl
@@ -116,14 +117,15 @@ class ForecastModule(pl.LightningModule):
         self._train_seed: int | None = None
         if not 0.0 < interval_level < 1.0:
             raise ValueError(f"interval_level must lie in (0, 1); got {interval_level}")
-        options = {
-            "metrics": metrics,
-            "interval_level": interval_level,
-            "aggregation": metric_aggregation,
-            "quantile_method": quantile_method,
-        }
-        self.val_metrics = build_metric_collection("val/", **options)
-        self.test_metrics = build_metric_collection("test/", **options)
+        build_metrics = partial(
+            build_metric_collection,
+            metrics=metrics,
+            interval_level=interval_level,
+            aggregation=metric_aggregation,
+            quantile_method=quantile_method,
+        )
+        self.val_metrics = build_metrics("val/")
+        self.test_metrics = build_metrics("test/")
 
     # ------------------------------------------------------------------ training
     def training_step(self, batch: ForecastBatch, batch_idx: int) -> Tensor | None:
@@ -179,14 +181,14 @@ class ForecastModule(pl.LightningModule):
         follow from the seed alone; see ``utils/resumable.py``)."""
         datamodule = getattr(self._trainer, "datamodule", None) if self._trainer else None
         original = getattr(datamodule, "train_dataloader", None)
-        if stage == "fit" and original is not None:
+        if stage == "fit" and datamodule is not None and original is not None:
             original = getattr(original, "_unwrapped", original)  # re-wrap for this trainer
             progress = fit_progress(self.trainer)
 
             def train_dataloader():
                 return make_resumable(original(), progress)
 
-            train_dataloader._unwrapped = original
+            train_dataloader.__dict__["_unwrapped"] = original  # a function attribute
             datamodule.train_dataloader = train_dataloader
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
@@ -223,7 +225,7 @@ class ForecastModule(pl.LightningModule):
             torch.manual_seed(seed)
             yield
 
-    def _window_seed(self, start: int) -> int:
+    def _window_seed(self, start: int | Tensor) -> int:
         return self.sample_seed * 1_000_003 + int(start)
 
     def draw_samples(self, batch: ForecastBatch, num_samples: int) -> Tensor:

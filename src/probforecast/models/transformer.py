@@ -18,7 +18,7 @@ def sliding_causal_mask(length: int, window: int, device=None) -> Tensor:
     return (offset < 0) | (offset >= window)
 
 
-class TransformerForecaster(LowRankARForecaster):
+class TransformerForecaster(LowRankARForecaster[Tensor]):
     """Decoder-only causal Transformer as in the GLS paper (spec-gls §1.3): inputs embedded by
     ``Linear(F_in, H)``, ``num_layers`` post-norm ``TransformerEncoderLayer``s (``nhead`` heads,
     feed-forward ``2H``, ReLU) under a causal mask, no positional encoding (the official code;

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, overload
 
 import torch
 import torch.nn.functional as F
@@ -126,13 +126,13 @@ class VolDyVAE(Forecaster):
         ):
             if value not in allowed:
                 raise ValueError(f"VolDyVAE: {name} must be one of {allowed}; got {value!r}")
-        for name, value in (
+        for name, size in (
             ("patch_len", patch_len),
             ("latent_dim", latent_dim),
             ("mlp_hidden", mlp_hidden),
         ):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"VolDyVAE: {name} must be a positive integer; got {value!r}")
+            if not isinstance(size, int) or size < 1:
+                raise ValueError(f"VolDyVAE: {name} must be a positive integer; got {size!r}")
         if beta < 0 or min_scale <= 0 or not 0 <= dropout < 1:
             raise ValueError(
                 "VolDyVAE: expected beta >= 0, min_scale > 0 and 0 <= dropout < 1; got "
@@ -200,6 +200,13 @@ class VolDyVAE(Forecaster):
             scale=self._to_original(scale, s, is_scale=True),
         )
 
+    @overload
+    def _to_original(self, x: Tensor, s: int, is_scale: bool) -> Tensor: ...
+    @overload
+    def _to_original(self, x: None, s: int, is_scale: bool) -> None: ...
+    @overload
+    def _to_original(self, x: Tensor | None, s: int, is_scale: bool) -> Tensor | None: ...
+
     def _to_original(self, x: Tensor | None, s: int, is_scale: bool) -> Tensor | None:
         """``[(B S), T, C]`` normalised -> ``[B, S, T, C]`` in the data module's scaled space."""
         if x is None:
@@ -222,6 +229,7 @@ class VolDyVAE(Forecaster):
     def _fit_term(self, value: Tensor, mask: Tensor, loc: Tensor, scale: Tensor | None) -> Tensor:
         if self.objective == "mse":
             return masked_mean((value - loc).square(), mask)
+        assert scale is not None  # objectives other than mse build a scale head
         nll = elementwise_nll(self.likelihood, value, loc, scale, self.df())
         return masked_mean(nll, mask)
 
@@ -233,6 +241,7 @@ class VolDyVAE(Forecaster):
         out = self.decode(z, with_past=self.objective != "no_rec")
         total = self.beta * self.kl_divergence(mu, logvar)
         if self.objective != "no_rec":
+            assert out.past_loc is not None  # decoded with_past
             past_scale = None if out.past_scale is None else out.past_scale[:, 0]
             total = total + self._fit_term(
                 batch.past_target, batch.past_observed, out.past_loc[:, 0], past_scale

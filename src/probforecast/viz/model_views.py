@@ -37,6 +37,8 @@ def matrix_heatmaps(
     """
     matrices = _check(matrices, 3, "matrices", "[K, D, D]")
     k = matrices.shape[0]
+    if k < 1:
+        raise ValueError(f"matrices must be [K, D, D] with K >= 1; got shape {matrices.shape}")
     if len(titles) != k:
         raise ValueError(f"need {k} titles for {k} matrices; got {len(titles)}")
     fig, axes = plt.subplots(1, k, figsize=(3.4 * k + 0.8, 3.2), squeeze=False)
@@ -53,6 +55,7 @@ def matrix_heatmaps(
             ticks = np.arange(len(labels))
             ax.set_xticks(ticks, labels, rotation=90, fontsize=6)
             ax.set_yticks(ticks, labels, fontsize=6)
+    assert image is not None  # k >= 1 panels
     fig.colorbar(image, ax=list(axes[0]), shrink=0.8)
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)

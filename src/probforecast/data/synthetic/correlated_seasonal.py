@@ -96,7 +96,7 @@ def generate_correlated_seasonal(
         errors=errors,
         innovation_cov=cov,
         error_ar_coef=float(error_ar_coef),
-        periods=tuple(periods),
+        periods=(periods[0], periods[1]),
         observation_noise=noise,
         observation_noise_scale=float(observation_noise_scale),
     )

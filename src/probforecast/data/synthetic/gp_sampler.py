@@ -270,6 +270,7 @@ class GPSampler:
             return 0.0
         route, root = self._core_route(core, grid)
         if route == "circulant":
+            assert root is not None  # _core_route pairs "circulant" with its spectrum
             return _FFT_COST * root.size * np.log2(root.size)
         factor = self._dense_factor(("core", *sorted(map(str, core))), core, grid)
         return _FEATURE_COST * factor.size
@@ -283,6 +284,7 @@ class GPSampler:
             self.stats["dense_core"] += 1
             return self._dense_draws(("core", *sorted(map(str, core))), core, grid, count, rng)
         self.stats["circulant"] += 1
+        assert root is not None  # _core_route pairs "circulant" with its spectrum
         m, out, done = root.size, np.empty((count, grid.n)), 0
         chunk = max(1, (1 << 22) // m)  # pairs per FFT batch (bounds memory at ~64 MiB)
         while done < count:

@@ -138,7 +138,7 @@ def random_kernel(rng: np.random.Generator, max_kernels: int = 5) -> Expr:
     picks = rng.integers(0, len(KERNEL_BANK), size=count)
     expr: Expr = KERNEL_BANK[picks[0]]
     for index in picks[1:]:
-        op = "+" if rng.random() < 0.5 else "*"
+        op: Literal["+", "*"] = "+" if rng.random() < 0.5 else "*"
         expr = Node(op, expr, KERNEL_BANK[index])
     return expr
 

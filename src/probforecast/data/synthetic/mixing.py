@@ -171,7 +171,9 @@ class SyntheticWindows(Dataset):
         rng = np.random.default_rng([self.seed, 11, epoch, index])
         n, width = self.num_series, self.p + self.q
         if self.mode == "weighted":
-            chosen = [int(self._plan(epoch)[1][index])]
+            assignment = self._plan(epoch)[1]
+            assert assignment is not None  # weighted mode: __init__ set the per-source counts
+            chosen = [int(assignment[index])]
             sizes = np.array([n])
         elif rng.random() < mixing_probability(index, self.epoch_len):
             chosen = list(range(len(self.corpora)))

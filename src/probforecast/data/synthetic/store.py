@@ -73,7 +73,7 @@ class CorpusSpec:
             raise ValueError(f"length must be >= 2; got {self.length}")
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".tmp-", dir=path.parent)
     os.close(fd)
     try:
@@ -82,6 +82,13 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _save_npy(path: Path, values: np.ndarray) -> None:
+    """``np.save`` into ``path`` as named (``np.save(str)`` would append ``.npy``), the file
+    closed before the caller renames it."""
+    with path.open("wb") as handle:
+        np.save(handle, values)
 
 
 def _build_chunk(spec: CorpusSpec, chunk: int) -> tuple[np.ndarray, list[dict]]:
@@ -153,7 +160,7 @@ class SyntheticCorpus:
     def _store(self, chunk: int, values: np.ndarray, meta: list[dict]) -> None:
         meta_path = self.directory / f"chunk_{chunk:05d}.json"
         _atomic_write(meta_path, lambda p: p.write_text(json.dumps(meta)))
-        _atomic_write(self._npy(chunk), lambda p: np.save(p.open("wb"), values))
+        _atomic_write(self._npy(chunk), lambda p: _save_npy(p, values))
 
     def __len__(self) -> int:
         return self.spec.num_samples

@@ -67,6 +67,8 @@ class CWDiff(CWGenerator):
         sampling_steps: DDIM steps. eta: DDIM stochasticity (0 = deterministic).
     """
 
+    alpha_bars: Tensor  # buffer ``[T]`` (nn.Module types buffers as Tensor | Module)
+
     def __init__(
         self,
         target_dim: int,

@@ -40,7 +40,7 @@ from probforecast.data.batch import ForecastBatch
 from probforecast.models.base import Forecaster
 from probforecast.models.cwgen.denoiser import ConditionalDenoiser
 from probforecast.models.cwgen.jmce import JMCE
-from probforecast.models.cwgen.network import build_network
+from probforecast.models.cwgen.network import GeneratorNetwork, build_network
 from probforecast.models.cwgen.optim import mark_jmce_parameters
 from probforecast.models.cwgen.whitening import (
     CholeskyWhitening,
@@ -196,6 +196,7 @@ class CWGenerator(Forecaster):
             )
             mark_jmce_parameters(self.jmce)  # CWAdamW's JMCE group (optim.py)
             if training == "two_stage":
+                assert jmce_checkpoint is not None  # checked above
                 self.jmce_checkpoint = str(jmce_checkpoint)
                 if Path(jmce_checkpoint).expanduser().is_file():
                     load_jmce_state(self.jmce, jmce_checkpoint)
@@ -216,7 +217,7 @@ class CWGenerator(Forecaster):
             num_time_features=num_time_features,
         )
         if network is None:
-            self.net = ConditionalDenoiser(
+            self.net: GeneratorNetwork = ConditionalDenoiser(
                 **data, d_model=d_model, n_heads=n_heads, num_layers=num_layers, d_ff=d_ff,
                 dropout=dropout,
             )  # fmt: skip
@@ -229,7 +230,7 @@ class CWGenerator(Forecaster):
 
     def train(self, mode: bool = True):
         super().train(mode)
-        if self.frozen_prior:
+        if self.jmce is not None and self.frozen_prior:
             self.jmce.eval()  # a frozen JMCE never uses dropout
         return self
 

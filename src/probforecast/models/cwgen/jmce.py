@@ -196,7 +196,11 @@ class JMCE(Forecaster):
             label_len=self.label_len,
             num_time_features=num_time_features,
             dropout=dropout,
-            **sizes,
+            d_model=d_model,
+            n_heads=n_heads,
+            e_layers=e_layers,
+            d_layers=d_layers,
+            d_ff=d_ff,
         )
 
     # ------------------------------------------------------------------ self-describing state

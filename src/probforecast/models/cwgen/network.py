@@ -36,7 +36,7 @@ In YAML the network is a ``class_path`` spec::
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Any, cast, overload
 
 from torch import Tensor, nn
 
@@ -66,7 +66,7 @@ def resolve_class(class_path: str) -> type:
     return cls
 
 
-def build_network(spec: dict[str, Any], **facts: int) -> nn.Module:
+def build_network(spec: dict[str, Any], **facts: int) -> GeneratorNetwork:
     """``spec = {"class_path": ..., "init_args": {...}}`` -> the network, given the data facts
     ``target_dim``, ``context_length``, ``prediction_length``, ``num_time_features``."""
     if not isinstance(spec, dict) or "class_path" not in spec:
@@ -86,7 +86,16 @@ def build_network(spec: dict[str, Any], **facts: int) -> nn.Module:
     for method in ("condition", "forward"):
         if not callable(getattr(net, method, None)):
             raise ValueError(f"network {spec['class_path']} has no {method}() (network contract)")
-    return net
+    # the contract is structural: any nn.Module with both methods, checked above
+    return cast(GeneratorNetwork, net)
+
+
+@overload
+def repeat_rows(value: Tensor, s: int) -> Tensor: ...
+@overload
+def repeat_rows(value: None, s: int) -> None: ...
+@overload
+def repeat_rows(value: Tensor | None, s: int) -> Tensor | None: ...
 
 
 def repeat_rows(value: Tensor | None, s: int) -> Tensor | None:

@@ -21,6 +21,7 @@ first).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -68,7 +69,7 @@ class CWAdamW(torch.optim.AdamW):
             raise ValueError(f"max_norm must be > 0 or None; got {max_norm}")
         generator = [p for p in params if not is_jmce_parameter(p)]
         jmce = [p for p in params if is_jmce_parameter(p)]
-        groups = []
+        groups: list[dict[str, Any]] = []
         if generator:
             groups.append({"params": generator, "name": "generator"})
         if jmce:
@@ -79,7 +80,7 @@ class CWAdamW(torch.optim.AdamW):
 
     def clip_group_gradients(self) -> dict[str, float]:
         """Clip every group's gradient to ``max_norm`` in place; returns the norms before."""
-        norms = {}
+        norms: dict[str, float] = {}
         for group in self.param_groups:
             grads = [p for p in group["params"] if p.grad is not None]
             if grads and self.max_norm is not None:

@@ -57,7 +57,7 @@ and the target part ``hat U_{[P:]}`` is the sample. The data is not whitened (CW
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Protocol, cast
 
 import torch
 from einops import rearrange
@@ -245,6 +245,8 @@ class FlowTSNet(GeneratorNetwork):
         dropout: float = 0.1,
     ) -> None:
         super().__init__()
+        if d_layers < 1:  # the trend / season sums and the mean combination need a block
+            raise ValueError(f"FlowTSNet needs d_layers >= 1; got {d_layers}")
         n, length = target_dim, context_length + prediction_length
         self.context_length, self.length = context_length, length
         self.emb = nn.Conv1d(n, d_model, kernel_size=3, padding=1)
@@ -271,11 +273,13 @@ class FlowTSNet(GeneratorNetwork):
         for block in self.encoder:
             z = block(z, t)
         x, means = e, []
-        trend = season = 0.0
+        trend: Tensor | float = 0.0
+        season: Tensor | float = 0.0
         for block in self.decoder:
             x, m, tr, se = block(x, z, t)
             trend, season = trend + tr, season + se
             means.append(m)
+        assert isinstance(season, Tensor)  # d_layers >= 1 (checked in __init__)
         r = self.drop_inv(self.inverse(x.transpose(1, 2))).transpose(1, 2)
         r_mean = r.mean(1, keepdim=True)
         season_part = self.combine_s(season.transpose(1, 2)).transpose(1, 2) + r - r_mean
@@ -285,6 +289,12 @@ class FlowTSNet(GeneratorNetwork):
     def forward(self, x: Tensor, t: Tensor, history: Tensor, cond: Tensor | None) -> Tensor:
         """Contract: ``forward_sequence([history; x], t)[:, P:]`` (``[R, Q, N]``)."""
         return self.forward_sequence(torch.cat([history, x], dim=1), t)[:, self.context_length :]
+
+
+class SequenceNetwork(Protocol):
+    """A network with FlowTS' sequence call (``CWFlowTS`` checks for it at construction)."""
+
+    def forward_sequence(self, u: Tensor, t: Tensor) -> Tensor: ...
 
 
 class CWFlowTS(CWFlow):
@@ -350,6 +360,10 @@ class CWFlowTS(CWFlow):
             raise ValueError("sampling_steps must be >= 2 (the sampler runs i = 0..num-2)")
         self.time_exponent, self.include_last = time_exponent, include_last
 
+    def _forward_sequence(self, u: Tensor, t: Tensor) -> Tensor:
+        # __init__ checked that the network has forward_sequence
+        return cast(SequenceNetwork, self.net).forward_sequence(u, t)
+
     def time_grid(self) -> list[float]:
         """The sampler's ``t_i = (i / num)^k`` (module docstring)."""
         calls = self.sampling_steps if self.include_last else self.sampling_steps - 1
@@ -369,7 +383,7 @@ class CWFlowTS(CWFlow):
         z = self._source(batch.past_target, whitening, 1)  # differentiable in mu/A for e2e
         tau = torch.rand(u.shape[0], 1, 1, device=u.device, dtype=u.dtype)
         u_tau = tau * u + (1 - tau) * z
-        v = self.net.forward_sequence(u_tau, self.time_scale * tau.flatten())
+        v = self._forward_sequence(u_tau, self.time_scale * tau.flatten())
         target = u - z
         mask = torch.cat([batch.past_observed, batch.future_observed], dim=1).to(u.dtype)
         loss = ((v - target).square() * mask).sum() / mask.sum().clamp_min(1.0)
@@ -391,7 +405,7 @@ class CWFlowTS(CWFlow):
             u_hat = torch.cat([context, u_hat[:, p:]], dim=1)  # inpaint the history
             u_t = t_i * u_hat + (1 - t_i) * z
             t = torch.full((u_t.shape[0],), self.time_scale * t_i, device=u_t.device)
-            u_hat = u_t + (1 - t_i) * self.net.forward_sequence(u_t, t.to(u_t.dtype))
+            u_hat = u_t + (1 - t_i) * self._forward_sequence(u_t, t.to(u_t.dtype))
         return rearrange(u_hat[:, p:], "(b s) q n -> b s q n", s=num_samples)
 
 

@@ -57,6 +57,7 @@ PRIOR_BRANCHES = ("none", "linear")
 def _conv(c_in: int, c_out: int) -> nn.Conv1d:
     conv = nn.Conv1d(c_in, c_out, kernel_size=3, padding=1)
     nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="leaky_relu")
+    assert conv.bias is not None  # built with bias=True
     nn.init.zeros_(conv.bias)
     return conv
 
