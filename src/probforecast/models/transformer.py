@@ -9,6 +9,7 @@ from einops import repeat
 from torch import Tensor, nn
 
 from probforecast.models.lowrank_ar import LowRankARForecaster
+from probforecast.nn.cached_encoder import LayerCaches, encode_with_caches, step_with_caches
 
 
 def sliding_causal_mask(length: int, window: int, device=None) -> Tensor:
@@ -18,7 +19,7 @@ def sliding_causal_mask(length: int, window: int, device=None) -> Tensor:
     return (offset < 0) | (offset >= window)
 
 
-class TransformerForecaster(LowRankARForecaster[Tensor]):
+class TransformerForecaster(LowRankARForecaster[LayerCaches]):
     """Decoder-only causal Transformer as in the GLS paper (spec-gls §1.3): inputs embedded by
     ``Linear(F_in, H)``, ``num_layers`` post-norm ``TransformerEncoderLayer``s (``nhead`` heads,
     feed-forward ``2H``, ReLU) under a causal mask, no positional encoding (the official code;
@@ -27,7 +28,9 @@ class TransformerForecaster(LowRankARForecaster[Tensor]):
     ``attention_window`` (default: the unrolled context ``P = context_length - max(lags)``)
     limits attention to the last ``P`` positions, so every one-step prediction, in training
     and in the rolling sampler, has its own P-step context as in the paper — computed for all
-    positions of a window in one pass.
+    positions of a window in one pass. The sampler decodes one position at a time with every
+    layer's keys and values cached (exactly the teacher-forced computation, ``O(L P H)`` per
+    step).
 
     Args:
         num_layers: Transformer layers (paper: 2).
@@ -64,29 +67,19 @@ class TransformerForecaster(LowRankARForecaster[Tensor]):
         self.layers = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
         self.num_layers = num_layers
 
-    def _run(self, tokens: Tensor) -> Tensor:
-        length = tokens.shape[1]
+    def encode(self, inputs: Tensor) -> tuple[Tensor, LayerCaches]:
+        """Teacher-forced pass under the sliding causal mask; the state is every layer's inputs
+        at the last ``W - 1`` positions, the keys and values the next position attends to."""
+        length = inputs.shape[1]
         window = self.window if self.window > 0 else length
-        mask = sliding_causal_mask(length, window, tokens.device)
-        return self.layers(self.embed(tokens), mask=mask)
+        mask = sliding_causal_mask(length, window, inputs.device)
+        return encode_with_caches(self.layers, self.embed(inputs), mask, self.window)
 
-    @property
-    def _receptive_field(self) -> int | None:
-        """Tokens the newest position depends on through all layers: ``L (W - 1) + 1``."""
-        return None if self.window <= 0 else self.num_layers * (self.window - 1) + 1
+    def step(self, inputs: Tensor, state: LayerCaches) -> tuple[Tensor, LayerCaches]:
+        """The training computation at the new position, one query per layer over the cached
+        keys and values (``probforecast.nn.cached_encoder``): exact, ``O(L W H)`` per step."""
+        out, caches = step_with_caches(self.layers, self.embed(inputs), state, self.window)
+        return out[:, -1], caches
 
-    def encode(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
-        """State = the last input tokens within the receptive field (the sampler slides it)."""
-        keep = self._receptive_field or inputs.shape[1]
-        return self._run(inputs), inputs[:, -keep:]
-
-    def step(self, inputs: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
-        """Exactly the training computation at the new position: the same sliding-window mask
-        over the receptive field, so every layer sees what it saw when teacher-forced."""
-        tokens = torch.cat([state, inputs], dim=1)
-        if self._receptive_field is not None:
-            tokens = tokens[:, -self._receptive_field :]
-        return self._run(tokens)[:, -1], tokens
-
-    def repeat_state(self, state: Tensor, times: int) -> Tensor:
-        return repeat(state, "bn t f -> (s bn) t f", s=times)
+    def repeat_state(self, state: LayerCaches, times: int) -> LayerCaches:
+        return [repeat(cache, "bn t h -> (s bn) t h", s=times) for cache in state]
