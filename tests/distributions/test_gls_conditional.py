@@ -172,3 +172,65 @@ def test_shape_errors():
         gls_conditional_next(eta_obs, f_obs, d_obs, f_next, d_next, _corr(4))
     with pytest.raises(ValueError, match="factor_next"):
         gls_conditional_next(eta_obs, f_obs, d_obs, f_next[:, :1], d_next, _corr(3))
+
+
+def _args(d=3, b=2, r=2):
+    eta_obs, f_obs, d_obs, f_next, d_next, _, _ = _split(d, b, r, (), seed=11)
+    return {
+        "eta_obs": eta_obs,
+        "factor_obs": f_obs,
+        "diag_obs": d_obs,
+        "factor_next": f_next,
+        "diag_next": d_next,
+        "corr": _corr(d),
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "bad"),
+    [
+        ("factor_next", torch.zeros(2)),
+        ("factor_obs", torch.zeros(2, 2)),
+        ("corr", torch.zeros(3)),
+        ("eta_obs", torch.zeros(2)),
+        ("corr", torch.eye(3, dtype=F64)[:, :2]),
+        ("diag_next", torch.ones(3, dtype=F64)),
+        ("factor_obs", torch.zeros(2, 2, 3, dtype=F64)),
+        ("eta_obs", torch.zeros(3, 2, dtype=F64)),
+        ("diag_obs", torch.ones(2, 3, dtype=F64)),
+        ("mask_obs", torch.ones(2, 3, dtype=torch.bool)),
+        ("mask_obs", torch.ones(2, 2)),
+    ],
+)
+def test_each_bad_argument_gets_the_one_message(name, bad):
+    args = _args() | {name: bad}
+    mask = args.pop("mask_obs", None)
+    shape = tuple(bad.shape)
+    with pytest.raises(ValueError) as info:
+        gls_conditional_next(*args.values(), mask_obs=mask)
+    message = str(info.value)
+    assert message.startswith(
+        "gls_conditional_next expects eta_obs [..., D-1, B], factor_obs [..., D-1, B, R], "
+        "diag_obs [..., D-1, B], factor_next [..., B, R], diag_next [..., B], corr [..., D, D] "
+        "and an optional bool mask_obs [..., D-1, B]; got eta_obs "
+    )
+    assert f"{name} {shape}" in message
+    if name != "mask_obs":
+        assert "mask_obs (" not in message
+
+
+def test_batches_that_do_not_broadcast_get_the_message():
+    args = _args() | {"eta_obs": torch.zeros(4, 2, 2, dtype=F64)}
+    args["diag_next"] = torch.ones(3, 2, dtype=F64)
+    with pytest.raises(ValueError, match=r"expects eta_obs .* got eta_obs \(4, 2, 2\)"):
+        gls_conditional_next(*args.values())
+
+
+def test_broadcast_batches_and_a_valid_mask_pass():
+    args = _args()
+    batched = {k: v.expand(4, *v.shape) for k, v in args.items()}
+    mask = torch.ones(4, 2, 2, dtype=torch.bool)
+    cond = gls_conditional_next(*batched.values(), mask_obs=mask)
+    single = gls_conditional_next(*args.values())
+    torch.testing.assert_close(cond.loc, single.loc.expand(4, -1))
+    assert cond.cov_factor.shape == (4, 2, 2) and cond.cov_diag.shape == (4, 2)
