@@ -143,9 +143,16 @@ _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 
 
 def in_message(survivor: dict) -> bool:
-    """The mutated line raises, warns or logs, or continues a call that does."""
-    lines = [*survivor.get("context", []), survivor["original"]]
-    return any(_MESSAGE_CALL.search(line) for line in lines)
+    """The mutated line raises, warns or logs, or continues such a call that is still open
+    (its parentheses not yet closed on the lines above)."""
+    if _MESSAGE_CALL.search(survivor["original"]):
+        return True
+    context = survivor.get("context", [])
+    for i in range(len(context) - 1, -1, -1):
+        if _MESSAGE_CALL.search(context[i]):
+            opened = "".join(context[i:])
+            return opened.count("(") > opened.count(")")
+    return False
 
 
 def message_text_only(original: str, mutation: str) -> bool:

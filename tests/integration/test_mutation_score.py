@@ -117,3 +117,21 @@ def test_message_only_means_string_text_with_the_same_placeholders():
         "context": ["if bad:", "raise ValueError("],
     }
     assert script.classify(message, {})[0] == "message"
+
+
+def test_a_message_call_must_still_be_open_above_the_mutated_line():
+    script = load_script()
+    closed = {
+        "name": "m",
+        "status": "survived",
+        "original": 'last = state.get(key, (-float("inf"), 0))',
+        "mutation": 'last = state.get(key, (-float("INF"), 0))',
+        "context": ['log.warning("x %s", key)', "now = clock()"],
+    }
+    assert script.classify(closed, {})[0] == "open"
+    continued = closed | {
+        "original": 'f"second line {x}"',
+        "mutation": 'f"XXsecond line {x}XX"',
+        "context": ["raise ValueError(", '    f"first line "'],
+    }
+    assert script.classify(continued, {})[0] == "message"
