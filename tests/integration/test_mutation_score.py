@@ -3,23 +3,16 @@ score and verdicts (an equivalence reason goes stale when the mutated line chang
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 
 import tomllib
 
 from tests.conftest import REPO
+from tests.script_loader import load_script as load_script_file
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location(
-        "mutation_score", REPO / "scripts" / "mutation_score.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["mutation_score"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script_file("mutation_score")
 
 
 def test_every_registered_module_names_existing_files_and_tests():

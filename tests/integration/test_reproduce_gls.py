@@ -3,26 +3,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from argparse import Namespace
 
 import pytest
 
-from tests.conftest import REPO, requires_real_data
+from tests.conftest import requires_real_data
+from tests.script_loader import load_script as load_script_file
 
 pytestmark = pytest.mark.slow
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location(
-        "reproduce_gls", REPO / "scripts" / "reproduce_gls.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["reproduce_gls"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script_file("reproduce_gls")
 
 
 @requires_real_data
