@@ -25,7 +25,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 
-from probforecast.cli import ProbForecastCLI
+from probforecast.cli import QUIET_TRAINER_ARGS, ProbForecastCLI
 from probforecast.data.synthetic.correlated_seasonal_oracle import oracle_samples
 from probforecast.metrics import build_metric_collection
 
@@ -62,12 +62,7 @@ def run_one(
             str(run_dir),
             "--trainer.max_steps",
             str(args.max_steps),
-            "--trainer.logger",
-            "false",
-            "--trainer.enable_progress_bar",
-            "false",
-            "--trainer.enable_model_summary",
-            "false",
+            *QUIET_TRAINER_ARGS,
             "--forecast_plot.every_n_val_epochs",
             "0",
             "--data.num_val_windows",  # the rolling protocol's option (max_val_windows is not read)

@@ -30,19 +30,14 @@ METRICS = ("test/crps", "test/crps_sum", "test/energy_score")
 
 def load_run(run_dir: Path):
     """``(module, datamodule)`` of a finished run: its saved config, its best checkpoint."""
-    from probforecast.cli import ProbForecastCLI
+    from probforecast.cli import QUIET_TRAINER_ARGS, ProbForecastCLI
     from probforecast.models.module import ForecastModule
 
     cli = ProbForecastCLI(
         args=[
             "--config",
             str(run_dir / "config.yaml"),
-            "--trainer.logger",
-            "false",
-            "--trainer.enable_progress_bar",
-            "false",
-            "--trainer.enable_model_summary",
-            "false",
+            *QUIET_TRAINER_ARGS,
         ],
         run=False,
     )

@@ -114,7 +114,7 @@ def worker(args) -> None:
     import lightning.pytorch as pl
     import torch
 
-    from probforecast.cli import ProbForecastCLI
+    from probforecast.cli import QUIET_TRAINER_ARGS, ProbForecastCLI
     from probforecast.metrics.functional import window_mean_scores
     from probforecast.models.module import ForecastModule
 
@@ -134,12 +134,7 @@ def worker(args) -> None:
         str(out),
         "--trainer.max_steps",
         str(args.max_steps),
-        "--trainer.logger",
-        "false",
-        "--trainer.enable_progress_bar",
-        "false",
-        "--trainer.enable_model_summary",
-        "false",
+        *QUIET_TRAINER_ARGS,
         "--forecast_plot.every_n_val_epochs",
         "0",
         "--model_views.every_n_val_epochs",

@@ -61,6 +61,17 @@ class LogConfigCallback(SaveConfigCallback):
             logger.log_hyperparams({"cli": resolved})
 
 
+#: CLI overrides for scripted runs: no logger, progress bar or model summary.
+QUIET_TRAINER_ARGS: tuple[str, ...] = (
+    "--trainer.logger",
+    "false",
+    "--trainer.enable_progress_bar",
+    "false",
+    "--trainer.enable_model_summary",
+    "false",
+)
+
+
 class ProbForecastCLI(LightningCLI):
     """LightningCLI for ``ForecastModule`` + ``ForecastDataModule``.
 
