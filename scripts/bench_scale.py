@@ -21,9 +21,10 @@ just before it, minus the resident size at that moment; Linux):
   depend on ``N`` except for the embedding table.
 
 ``--seed-scope`` instead times evaluation sampling of one batch of 8 windows with
-``ForecastModule(sample_seed_scope="window")`` (one ``sample`` call per window: the default,
-exact under DDP) against ``"batch"`` (one call per batch), in the same process, for GPVar (GLS)
-and the Transformer (GLS) at N = 20, and prints the ratio.
+``ForecastModule(sample_seed_scope="window")`` (the default, exact under DDP: one generator per
+window, one ``sample`` call per batch) against ``"batch"`` (the global RNG seeded once), in the
+same process, for GPVar (GLS) and the Transformer (GLS) at N = 20, and prints the ratio
+(``scripts/bench_batched_sampling.py`` compares against the per-window loop).
 
 The load average is printed: ratios survive a loaded machine, absolute times do not.
 """

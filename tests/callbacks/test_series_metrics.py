@@ -72,8 +72,8 @@ def test_series_table_matches_naive_loops_with_subsets_and_missing_values():
 
 
 def test_probforecast_test_draws_every_window_once(tmp_path):
-    """The per-series table reuses the test step's samples: one ``sample`` call per window
-    (``sample_seed_scope="window"``), not two."""
+    """The per-series table reuses the test step's samples: every window is sampled once, not
+    twice."""
     import lightning.pytorch as pl
 
     from probforecast.callbacks.series_metrics import SeriesMetricsTable
@@ -92,7 +92,9 @@ def test_probforecast_test_draws_every_window_once(tmp_path):
     forecaster = SeasonalNaive(3, 24, 6, freq=dm.freq, num_time_features=dm.num_time_features)
     calls = []
     original = forecaster.sample
-    forecaster.sample = lambda batch, n: calls.append(batch.batch_size) or original(batch, n)
+    forecaster.sample = lambda batch, n, noise=None: (
+        calls.append(batch.batch_size) or original(batch, n, noise)
+    )
     table = SeriesMetricsTable()
     trainer = pl.Trainer(
         logger=False,

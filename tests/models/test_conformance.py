@@ -18,6 +18,7 @@ from probforecast.models import (
     TransformerForecaster,
     VolDyVAE,
 )
+from probforecast.models.noise import SampleNoise
 
 FORECASTERS: dict[str, tuple[type[Forecaster], dict]] = {
     "seasonal_naive": (SeasonalNaive, {}),
@@ -232,3 +233,22 @@ def test_gaussian_rnn_learns_a_constant_series():
     samples = model.sample(batch(4), 200)
     assert abs(samples.mean().item() - 0.5) < 0.05
     assert samples.std().item() < 0.1
+
+
+@pytest.mark.parametrize("name", sorted(FORECASTERS))
+def test_batched_per_window_noise_equals_each_window_sampled_alone(name, datamodule):
+    """One ``sample`` call with one generator per window gives each window the samples it gets
+    alone (same seed), and a window's samples do not move when another window's seed does."""
+    model = build(name, datamodule).eval()
+    assert model.per_window_noise, f"{name} must draw its sampling noise through SampleNoise"
+    batch = next(iter(datamodule.test_dataloader()))
+    seeds = [101 * (b + 1) for b in range(batch.batch_size)]
+    together = model.sample(batch, 5, noise=SampleNoise.per_window(seeds))
+    for b, seed in enumerate(seeds):
+        alone = model.sample(
+            batch.select_windows(slice(b, b + 1)), 5, noise=SampleNoise.per_window([seed])
+        )
+        torch.testing.assert_close(together[b : b + 1], alone, rtol=1e-4, atol=1e-5)
+    moved = model.sample(batch, 5, noise=SampleNoise.per_window([7] + seeds[1:]))
+    torch.testing.assert_close(moved[1:], together[1:], rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(moved[0], together[0])

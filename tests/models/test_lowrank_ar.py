@@ -120,24 +120,30 @@ def test_context_must_cover_the_lags_and_the_residual_buffer():
         GPVar(4, 40, 24, "h", lags=[1], cross_correlation_horizon=5)
 
 
-def test_fallback_counts_add_up_over_the_per_window_sample_calls(datamodule, monkeypatch):
-    """With per-window seeding ``sample`` runs once per window: every window's fallbacks are
-    counted (the count was reset by each call, so only the last window's reached the log)."""
+def test_fallback_counts_add_up_over_windows_and_steps(datamodule, monkeypatch):
+    """Every sample path's fallbacks of every step are counted, whether the module samples the
+    batch in one call (per-window noise) or once per window (the count used to be reset by each
+    call, so only the last window's reached the log)."""
     import probforecast.models.lowrank_ar as lowrank_ar
     from probforecast.models.module import ForecastModule
 
     real = lowrank_ar.gls_conditional_next
 
     def one_fallback_per_call(*args, **kwargs):
-        return real(*args, **kwargs)._replace(num_fallbacks=1)
+        return real(*args, **kwargs)._replace(num_fallbacks=args[0].shape[0])  # every path
 
     monkeypatch.setattr(lowrank_ar, "gls_conditional_next", one_fallback_per_call)
     model = build("gpvar", datamodule, likelihood="gls")
     module = ForecastModule(model, num_samples=2, sample_seed_scope="window").eval()
     batch = next(iter(datamodule.test_dataloader()))
     assert batch.batch_size > 1
+    paths = 2 * batch.batch_size
+    steps = datamodule.prediction_length
     with torch.no_grad():
         module.draw_samples(batch, 2)
-    steps = datamodule.prediction_length
-    assert model.sampling_diagnostics() == {"gls_conditional_fallbacks": batch.batch_size * steps}
+    assert model.sampling_diagnostics() == {"gls_conditional_fallbacks": paths * steps}
+    model.per_window_noise = False  # the per-window loop: the same total
+    with torch.no_grad():
+        module.draw_samples(batch, 2)
+    assert model.sampling_diagnostics() == {"gls_conditional_fallbacks": paths * steps}
     assert model.sampling_diagnostics() == {"gls_conditional_fallbacks": 0}  # read resets

@@ -77,6 +77,10 @@ class ForecastBatch:
             }
         )
 
+    def select_windows(self, index: slice) -> ForecastBatch:
+        """The windows ``index`` picks on the batch axis (every field sliced on axis 0)."""
+        return ForecastBatch(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
     def unscale(self, x: Tensor) -> Tensor:
         """Map scaled values ``[B, ..., N]`` (any middle axes) back to the raw scale."""
         shape = (x.shape[0],) + (1,) * (x.dim() - 2) + (x.shape[-1],)

@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from torch import Tensor, nn
 
 from probforecast.data.batch import ForecastBatch
+from probforecast.models.noise import SampleNoise
 
 
 class Forecaster(nn.Module, ABC):
@@ -20,7 +21,15 @@ class Forecaster(nn.Module, ABC):
         prediction_length: ``Q``.
         freq: pandas frequency string of the data.
         num_time_features: ``F``, width of ``past_time_feat`` / ``future_time_feat``.
+
+    Class attribute ``per_window_noise``: ``True`` when ``sample`` draws all of its randomness
+    through its ``noise`` argument (:class:`~probforecast.models.noise.SampleNoise`); then
+    ``ForecastModule`` samples a whole batch in one call with one random stream per window.
+    ``False`` (the default, e.g. a model that calls ``torch.randn`` itself): the module calls
+    ``sample`` once per window on the re-seeded global RNG.
     """
+
+    per_window_noise: bool = False
 
     def __init__(
         self,
@@ -51,8 +60,11 @@ class Forecaster(nn.Module, ABC):
         """Scalar training loss to minimise."""
 
     @abstractmethod
-    def sample(self, batch: ForecastBatch, num_samples: int) -> Tensor:
-        """``[B, S, Q, N]`` samples of the horizon, in scaled space."""
+    def sample(
+        self, batch: ForecastBatch, num_samples: int, noise: SampleNoise | None = None
+    ) -> Tensor:
+        """``[B, S, Q, N]`` samples of the horizon, in scaled space; ``noise`` (``None``: the
+        global RNG) is the source of randomness for models with ``per_window_noise``."""
 
     def check_batch(self, batch: ForecastBatch) -> None:
         """Validate a batch against the linked data facts (one clear message)."""

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from probforecast.data.batch import ForecastBatch
 from probforecast.models.base import Forecaster, masked_mean
+from probforecast.models.noise import SampleNoise
 
 
 class GaussianRNN(Forecaster):
@@ -29,6 +30,8 @@ class GaussianRNN(Forecaster):
         embedding_dim: series embedding width (0 disables it).
         min_scale: floor on ``sigma`` (scaled units).
     """
+
+    per_window_noise = True
 
     def __init__(
         self,
@@ -90,8 +93,11 @@ class GaussianRNN(Forecaster):
         return masked_mean(nll[:, 1:], mask[:, 1:])
 
     @torch.no_grad()
-    def sample(self, batch: ForecastBatch, num_samples: int) -> Tensor:
+    def sample(
+        self, batch: ForecastBatch, num_samples: int, noise: SampleNoise | None = None
+    ) -> Tensor:
         self.check_batch(batch)
+        noise = SampleNoise.resolve(noise, batch.batch_size)
         b, _, n = batch.past_target.shape
         s, q = num_samples, self.prediction_length
         prev = F.pad(batch.past_target, (0, 0, 1, 0))  # [B, P+1, N]: z_{t-1} for t = s-P .. s
@@ -104,7 +110,8 @@ class GaussianRNN(Forecaster):
         ids = repeat(batch.series_ids, "b n -> (s b) n", s=s)
         draws = []
         for step in range(q):
-            z = mu + sigma * torch.randn_like(mu)
+            eps = noise.randn((s, b, n), window_dim=1, dtype=mu.dtype, device=mu.device)
+            z = mu + sigma * eps.reshape(-1)
             draws.append(z)
             if step + 1 == q:
                 break

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from probforecast.data.batch import ForecastBatch
 from probforecast.distributions import gls_conditional_next, gls_log_prob, log_det_corr
 from probforecast.models.base import Forecaster
+from probforecast.models.noise import SampleNoise
 from probforecast.models.temporal_correlation import CorrelationKind, TemporalCorrelation
 from probforecast.nn.copula import EmpiricalCopula
 from probforecast.nn.heads import LowRankGaussianHead
@@ -95,6 +96,8 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
             is unchanged; cross-group covariance is zero, which changes CRPS-sum. Prediction
             only: training and ``loss`` do not read it.
     """
+
+    per_window_noise = True
 
     def __init__(
         self,
@@ -264,22 +267,25 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
 
     # ------------------------------------------------------------------ prediction
     @torch.no_grad()
-    def sample(self, batch: ForecastBatch, num_samples: int) -> Tensor:
+    def sample(
+        self, batch: ForecastBatch, num_samples: int, noise: SampleNoise | None = None
+    ) -> Tensor:
         """``[B, S, Q, N]`` sample paths rolled forward step by step (see module docstring);
         groups of ``sample_group_size`` series are drawn independently, in order."""
         self.check_batch(batch)
+        noise = SampleNoise.resolve(noise, batch.batch_size)
         n, group = batch.num_series, self.sample_group_size
         if group is None or group >= n:
-            return self._sample_jointly(batch, num_samples)
+            return self._sample_jointly(batch, num_samples, noise)
         return torch.cat(
             [
-                self._sample_jointly(batch.select_series(slice(i, i + group)), num_samples)
+                self._sample_jointly(batch.select_series(slice(i, i + group)), num_samples, noise)
                 for i in range(0, n, group)
             ],
             dim=-1,
         )
 
-    def _sample_jointly(self, batch: ForecastBatch, num_samples: int) -> Tensor:
+    def _sample_jointly(self, batch: ForecastBatch, num_samples: int, noise: SampleNoise) -> Tensor:
         """``[B, S, Q, N]``: all ``N`` series of ``batch`` in one joint draw."""
         b, p, n = batch.past_target.shape
         s, q, d = num_samples, self.prediction_length, self.horizon_d
@@ -322,6 +328,7 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
                 for x in (torch.where(obs_c, eta_c, 0.0), factor_c, diag_c, obs_c)
             ]
 
+        draw = _PathNoise(noise, s)
         for step in range(q):
             t = p + step
             x = self._inputs(paths[:, : t + 1], observed[:, : t + 1], time_feat[:, : t + 1], ids, t)
@@ -329,9 +336,9 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
             hidden = rearrange(hidden, "(sb n) h -> sb n h", n=n)
             mu, factor, diag = self.head(hidden)
             if self.correlation is None:
-                eta = _lowrank_draw(torch.zeros_like(mu), factor, diag)
+                eta = draw.lowrank(torch.zeros_like(mu), factor, diag)
             else:
-                eta = self._conditional_draw(hidden, factor, diag, buffer)
+                eta = self._conditional_draw(hidden, factor, diag, buffer, draw)
             paths[:, t] = mu + eta
         samples = rearrange(paths[:, p:], "(s b) q n -> b s q n", s=s)
         return samples if copula is None else copula.from_gaussian(samples)
@@ -343,11 +350,16 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
         return EmpiricalCopula.fit(batch.past_target, batch.past_observed)
 
     def _conditional_draw(
-        self, hidden: Tensor, factor: Tensor, diag: Tensor, buffer: list[Tensor] | None
+        self,
+        hidden: Tensor,
+        factor: Tensor,
+        diag: Tensor,
+        buffer: list[Tensor] | None,
+        draw: _PathNoise,
     ) -> Tensor:
         """Draw eta_{t+1} | last D-1 errors of the path (Eq. 12), and push it into the buffer."""
         if buffer is None:  # D = 1: no temporal correlation to condition on
-            return _lowrank_draw(torch.zeros_like(diag), factor, diag)
+            return draw.lowrank(torch.zeros_like(diag), factor, diag)
         assert self.correlation is not None  # a buffer exists only with likelihood: gls
         corr = self.correlation(hidden)  # C_{t+1} from the state at the step being predicted
         eta_buf, factor_buf, diag_buf, obs_buf = buffer
@@ -355,7 +367,7 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
             eta_buf, factor_buf, diag_buf, factor, diag, corr, mask_obs=obs_buf
         )
         self.pending_fallbacks += int(cond.num_fallbacks)
-        eta = _lowrank_draw(cond.loc, cond.cov_factor, cond.cov_diag)
+        eta = draw.lowrank(cond.loc, cond.cov_factor, cond.cov_diag)
         new = (eta, factor, diag, torch.ones_like(eta, dtype=torch.bool))
         for i, value in enumerate(new):
             buffer[i] = torch.cat([buffer[i][:, 1:], value.unsqueeze(1)], dim=1)
@@ -397,11 +409,21 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
         return gls_views(corr.float().cpu().numpy(), weights, scales)
 
 
-def _lowrank_draw(loc: Tensor, factor: Tensor, diag: Tensor) -> Tensor:
-    """One draw of ``N(loc, factor factor^T + diag(diag))``: ``loc, diag [..., N]``, ``factor [..., N, R]``."""
-    eps_r = torch.randn(
-        factor.shape[:-2] + factor.shape[-1:], dtype=factor.dtype, device=factor.device
-    )
-    return (
-        loc + torch.einsum("...nr,...r->...n", factor, eps_r) + diag.sqrt() * torch.randn_like(diag)
-    )
+class _PathNoise:
+    """Draws for the ``(s b)`` rows of the sample paths (sample-major), from ``noise``."""
+
+    def __init__(self, noise: SampleNoise, num_samples: int) -> None:
+        self.noise, self.num_samples = noise, num_samples
+
+    def normal(self, width: int, like: Tensor) -> Tensor:
+        """``[(S B), width]`` standard normals, window ``b``'s rows from its own stream."""
+        shape = (self.num_samples, self.noise.batch_size, width)
+        eps = self.noise.randn(shape, window_dim=1, dtype=like.dtype, device=like.device)
+        return eps.flatten(0, 1)
+
+    def lowrank(self, loc: Tensor, factor: Tensor, diag: Tensor) -> Tensor:
+        """One draw of ``N(loc, factor factor^T + diag(diag))`` per row: ``loc, diag [(S B), N]``,
+        ``factor [(S B), N, R]``."""
+        eps_r = self.normal(factor.shape[-1], factor)
+        eps = self.normal(diag.shape[-1], diag)
+        return loc + torch.einsum("...nr,...r->...n", factor, eps_r) + diag.sqrt() * eps

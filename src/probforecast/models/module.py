@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
+import inspect
 import logging
 from functools import partial
 from typing import Literal
@@ -18,6 +18,7 @@ from probforecast.distributions._cholesky import jitter_counts, reset_jitter_cou
 from probforecast.metrics import build_metric_collection
 from probforecast.metrics.functional import metric_threads
 from probforecast.models.base import Forecaster
+from probforecast.models.noise import SampleNoise
 from probforecast.utils.checkpoint_meta import (
     META_KEY,
     check_compatible,
@@ -68,9 +69,10 @@ class ForecastModule(pl.LightningModule):
         sample_seed: seeds sampling at validation/test (reproducible evaluation).
         sample_seed_scope: ``"window"`` (default) seeds every window by its start, so a
             window's samples do not depend on which other windows share its batch: results are
-            the same for any ``eval_batch_size`` and any number of processes (DDP), at the cost
-            of one ``sample`` call per window; ``"batch"`` seeds once per batch (one call per
-            batch, faster, reproducible only for the same batching).
+            the same for any ``eval_batch_size`` and any number of processes (DDP); one
+            ``sample`` call per batch with one generator per window for forecasters with
+            ``per_window_noise`` (all built-in ones), one call per window otherwise;
+            ``"batch"`` seeds once per batch (reproducible only for the same batching).
 
     Training randomness (dropout, the noise of VAE/diffusion losses) is seeded at every step
     from the run's seed (``torch.initial_seed()`` at fit start, kept in the checkpoint), the
@@ -229,17 +231,30 @@ class ForecastModule(pl.LightningModule):
         return self.sample_seed * 1_000_003 + int(start)
 
     def draw_samples(self, batch: ForecastBatch, num_samples: int) -> Tensor:
-        """``[B, S, Q, N]`` samples in scaled space; the global RNG is forked and seeded from
-        ``sample_seed`` and each window's start (``sample_seed_scope="window"``) or the batch's
-        first window (``"batch"``), so evaluation is reproducible; raises on NaN/Inf."""
-        if self.sample_seed_scope == "batch" or batch.batch_size == 1:
+        """``[B, S, Q, N]`` samples in scaled space, reproducible; raises on NaN/Inf.
+
+        ``sample_seed_scope="window"``: each window's randomness is seeded from ``sample_seed``
+        and its start, so it does not depend on the batch. A forecaster with
+        ``per_window_noise`` is called once per batch with one generator per window
+        (:class:`~probforecast.models.noise.SampleNoise`); any other once per window on the
+        re-seeded global RNG. ``"batch"``: the global RNG is seeded from the batch's first window.
+        """
+        if self.sample_seed_scope == "window" and _draws_through_noise(self.forecaster):
+            seeds = [self._window_seed(start) for start in batch.window_start.tolist()]
+            noise = SampleNoise.per_window(seeds, device=batch.past_target.device)
+            # the global RNG too, for what does not draw through ``noise`` (dropout in train mode)
+            with self._seeded(seeds[0]):
+                samples = self.forecaster.sample(batch, num_samples, noise=noise)
+        elif self.sample_seed_scope == "batch" or batch.batch_size == 1:
             with self._seeded(self._window_seed(batch.window_start[0])):
                 samples = self.forecaster.sample(batch, num_samples)
         else:
             parts = []
             for b, start in enumerate(batch.window_start.tolist()):
                 with self._seeded(self._window_seed(start)):
-                    parts.append(self.forecaster.sample(_window(batch, b), num_samples))
+                    parts.append(
+                        self.forecaster.sample(batch.select_windows(slice(b, b + 1)), num_samples)
+                    )
             samples = torch.cat(parts)
         expected = (batch.batch_size, num_samples, batch.future_target.shape[1], batch.num_series)
         if tuple(samples.shape) != expected:
@@ -323,8 +338,9 @@ class ForecastModule(pl.LightningModule):
         }
 
 
-def _window(batch: ForecastBatch, b: int) -> ForecastBatch:
-    """Window ``b`` of ``batch`` as a batch of one (every field sliced ``[b : b + 1]``)."""
-    return ForecastBatch(
-        **{f.name: getattr(batch, f.name)[b : b + 1] for f in dataclasses.fields(batch)}
+def _draws_through_noise(forecaster: Forecaster) -> bool:
+    """``per_window_noise`` declared, and not lost by a subclass whose ``sample`` dropped the
+    ``noise`` argument."""
+    return (
+        forecaster.per_window_noise and "noise" in inspect.signature(forecaster.sample).parameters
     )

@@ -7,6 +7,7 @@ from torch import Tensor
 
 from probforecast.data.batch import ForecastBatch
 from probforecast.models.base import Forecaster
+from probforecast.models.noise import SampleNoise
 
 _SEASON_BY_FREQ = {
     "h": 24,
@@ -37,6 +38,8 @@ class SeasonalNaive(Forecaster):
         residual_scale: multiplies the sampled residuals (1 = empirical).
     """
 
+    per_window_noise = True
+
     def __init__(
         self,
         target_dim: int,
@@ -66,9 +69,10 @@ class SeasonalNaive(Forecaster):
         return torch.zeros((), device=batch.past_target.device)
 
     def sample(
-        self, batch: ForecastBatch, num_samples: int, generator: torch.Generator | None = None
+        self, batch: ForecastBatch, num_samples: int, noise: SampleNoise | None = None
     ) -> Tensor:
         self.check_batch(batch)
+        noise = SampleNoise.resolve(noise, batch.batch_size)
         # [B, P, N] -> residuals [B, P-m, N]; masked residuals are not drawn.
         past, observed = batch.past_target, batch.past_observed
         m = self.season_length
@@ -76,9 +80,9 @@ class SeasonalNaive(Forecaster):
         valid = observed[:, m:] & observed[:, :-m]
         b, r, n = residuals.shape
         q = self.prediction_length
-        weights = valid.permute(0, 2, 1).reshape(b * n, r).float()
+        weights = valid.permute(0, 2, 1).float()  # [B, N, P-m]
         weights = torch.where(weights.sum(-1, keepdim=True) > 0, weights, torch.ones_like(weights))
-        draws = torch.multinomial(weights, num_samples * q, replacement=True, generator=generator)
+        draws = noise.multinomial(weights, num_samples * q).reshape(b * n, num_samples * q)
         flat = residuals.permute(0, 2, 1).reshape(b * n, r)
         picked = torch.gather(flat, 1, draws).reshape(b, n, num_samples, q).permute(0, 2, 3, 1)
         return self.point(past).unsqueeze(1) + self.residual_scale * picked

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from probforecast.data.batch import ForecastBatch
 from probforecast.models.base import Forecaster, masked_mean
+from probforecast.models.noise import SampleNoise
 from probforecast.models.voldy.layers import MLP, SCALE_HEADS, build_scale_head
 from probforecast.models.voldy.likelihoods import (
     LIKELIHOODS,
@@ -91,6 +92,8 @@ class VolDyVAE(Forecaster):
         padding: ``edge`` (front-pad with the first step; aligned reconstruction) or ``wrap``
             (the official code: prepend the last steps; reconstruction is shifted).
     """
+
+    per_window_noise = True
 
     def __init__(
         self,
@@ -253,20 +256,28 @@ class VolDyVAE(Forecaster):
             )
         return total
 
-    def forecast_parameters(self, batch: ForecastBatch, num_samples: int) -> Decoded:
+    def forecast_parameters(
+        self, batch: ForecastBatch, num_samples: int, noise: SampleNoise | None = None
+    ) -> Decoded:
         """Horizon location/scale for ``num_samples`` fresh posterior draws, ``[B, S, H, C]``."""
         self.check_batch(batch)
+        noise = SampleNoise.resolve(noise, batch.batch_size)
         mu, logvar = self.encode(batch)
+        b, k, d = mu.shape
+        eps = noise.randn((b, num_samples, k, d), dtype=mu.dtype, device=mu.device)
         mu = repeat(mu, "b k d -> (b s) k d", s=num_samples)
         std = repeat((0.5 * logvar).exp(), "b k d -> (b s) k d", s=num_samples)
-        return self.decode(mu + std * torch.randn_like(std), num_samples, with_past=False)
+        return self.decode(mu + std * eps.flatten(0, 1), num_samples, with_past=False)
 
     @torch.no_grad()
-    def sample(self, batch: ForecastBatch, num_samples: int) -> Tensor:
-        out = self.forecast_parameters(batch, num_samples)
+    def sample(
+        self, batch: ForecastBatch, num_samples: int, noise: SampleNoise | None = None
+    ) -> Tensor:
+        noise = SampleNoise.resolve(noise, batch.batch_size)
+        out = self.forecast_parameters(batch, num_samples, noise)
         if out.scale is None:  # objective="mse": spread from the latent draws only
             return out.loc
-        return sample_noise(self.likelihood, out.loc, out.scale, self.df())
+        return sample_noise(self.likelihood, out.loc, out.scale, self.df(), noise)
 
     @torch.no_grad()
     def diagnostic_figures(

@@ -298,9 +298,9 @@ def test_flowts_training_input_and_target_on_the_joint_sequence(variant, tmp_pat
     tau = t_in.double().reshape(-1, 1, 1)
     assert ((tau > 0) & (tau < 1)).all()
     eps_x = [d for d in rec.draws if d.shape == (4, 1, Q, N)]
-    eps_c = [d for d in rec.draws if d.shape == (4, P, N)]
+    eps_c = [d for d in rec.draws if d.shape == (4, 1, P, N)]
     assert len(eps_x) == 1 and len(eps_c) == 1
-    z = torch.cat([eps_c[0].double(), reference_source(model, batch, eps_x[0][:, 0])], 1)
+    z = torch.cat([eps_c[0][:, 0].double(), reference_source(model, batch, eps_x[0][:, 0])], 1)
     u = torch.cat([batch.past_target, batch.future_target], 1).double()
     assert torch.allclose(u_tau.double(), tau * u + (1 - tau) * z, atol=1e-4)
     out = 0.5 * u_tau.double().flip(-1) - 0.3

@@ -7,6 +7,7 @@ import torch
 
 from probforecast.models.cwgen import CholeskyWhitening, IdentityWhitening, SymmetricWhitening
 from probforecast.models.cwgen.whitening import floored_cholesky
+from probforecast.models.noise import SampleNoise
 
 
 def random_prior(b=3, q=4, n=5, seed=0, min_eig=0.5):
@@ -69,7 +70,7 @@ def test_whitening_gaussian_data_gives_zero_mean_identity_covariance(kind):
     assert mean.abs().max() < 0.03
     assert (cov - torch.eye(4, dtype=torch.float64)).abs().max() < 0.04
     # sampling through the factor reproduces Sigma
-    draws = both(mu, sigma)[kind].sample(s, generator=g)
+    draws = both(mu, sigma)[kind].sample(s, SampleNoise.per_window([5, 6]))
     c = draws - draws.mean(1, keepdim=True)
     emp = torch.einsum("bsqi,bsqj->bqij", c, c) / s
     assert ((emp - sigma).abs() / sigma.diagonal(dim1=-2, dim2=-1).unsqueeze(-1)).max() < 0.05

@@ -34,6 +34,7 @@ from probforecast.models.base import masked_mean
 from probforecast.models.cwgen.generator import CWGenerator, _choice
 from probforecast.models.cwgen.network import repeat_rows
 from probforecast.models.cwgen.whitening import Whitening
+from probforecast.models.noise import SampleNoise
 
 
 def linear_alpha_bars(steps: int, beta_start: float, beta_end: float) -> Tensor:
@@ -142,14 +143,18 @@ class CWDiff(CWGenerator):
         return masked_mean((out - target).square(), batch.future_observed)
 
     def generate(
-        self, history: Tensor, cond: Tensor | None, whitening: Whitening, num_samples: int
+        self,
+        history: Tensor,
+        cond: Tensor | None,
+        whitening: Whitening,
+        num_samples: int,
+        noise: SampleNoise,
     ) -> Tensor:
         b, q = history.shape[0], self.prediction_length
         cond = repeat_rows(cond, num_samples)
         history = repeat_rows(history, num_samples)
-        y = torch.randn(
-            b * num_samples, q, self.target_dim, device=history.device, dtype=history.dtype
-        )
+        shape = (b, num_samples, q, self.target_dim)
+        y = noise.randn(shape, device=history.device, dtype=history.dtype).flatten(0, 1)
         steps = self.timesteps
         for i, step in enumerate(steps):
             t = torch.full((y.shape[0],), step, device=y.device, dtype=torch.long)
@@ -161,6 +166,7 @@ class CWDiff(CWGenerator):
             sigma = self.eta * ((1 - a_next) / (1 - a_t) * (1 - a_t / a_next)).sqrt()
             y = a_next.sqrt() * y0 + (1 - a_next - sigma**2).clamp_min(0).sqrt() * eps
             if self.eta > 0:
-                y = y + sigma * torch.randn_like(y)
+                eps_new = noise.randn(shape, device=y.device, dtype=y.dtype).flatten(0, 1)
+                y = y + sigma * eps_new
         y = rearrange(y, "(b s) q n -> b s q n", s=num_samples)
         return whitening.unwhiten(y)

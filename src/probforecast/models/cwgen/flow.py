@@ -29,6 +29,7 @@ from probforecast.data.batch import ForecastBatch
 from probforecast.models.cwgen.generator import CWGenerator, _choice
 from probforecast.models.cwgen.network import repeat_rows
 from probforecast.models.cwgen.whitening import Whitening
+from probforecast.models.noise import SampleNoise
 
 TIME_SCALE = 1000.0
 
@@ -118,9 +119,14 @@ class CWFlow(CWGenerator):
         return loss
 
     def generate(
-        self, history: Tensor, cond: Tensor | None, whitening: Whitening, num_samples: int
+        self,
+        history: Tensor,
+        cond: Tensor | None,
+        whitening: Whitening,
+        num_samples: int,
+        noise: SampleNoise,
     ) -> Tensor:
-        x = rearrange(whitening.sample(num_samples), "b s q n -> (b s) q n")
+        x = rearrange(whitening.sample(num_samples, noise), "b s q n -> (b s) q n")
         cond = repeat_rows(cond, num_samples)
         history = repeat_rows(history, num_samples)
         dt = 1.0 / self.sampling_steps

@@ -49,6 +49,7 @@ from probforecast.models.cwgen.whitening import (
     Whitening,
     floored_cholesky,
 )
+from probforecast.models.noise import SampleNoise
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,8 @@ class CWGenerator(Forecaster):
         network: the generator network as ``{class_path, init_args}`` (``network.py``; built
             with the data facts); ``None``: ``ConditionalDenoiser``.
     """
+
+    per_window_noise = True
 
     def __init__(
         self,
@@ -274,11 +277,14 @@ class CWGenerator(Forecaster):
         return gen if jmce_loss is None else 0.5 * (jmce_loss + gen)
 
     @torch.no_grad()
-    def sample(self, batch: ForecastBatch, num_samples: int) -> Tensor:
+    def sample(
+        self, batch: ForecastBatch, num_samples: int, noise: SampleNoise | None = None
+    ) -> Tensor:
         self.check_batch(batch)
+        noise = SampleNoise.resolve(noise, batch.batch_size)
         whitening, _ = self.prior_whitening(batch, with_loss=False)
         cond = self.net.condition(batch.past_target, batch.future_time_feat)
-        return self.generate(batch.past_target, cond, whitening, num_samples)
+        return self.generate(batch.past_target, cond, whitening, num_samples, noise)
 
     def generative_loss(
         self, batch: ForecastBatch, whitening: Whitening, cond: Tensor | None
@@ -287,7 +293,13 @@ class CWGenerator(Forecaster):
         raise NotImplementedError
 
     def generate(
-        self, history: Tensor, cond: Tensor | None, whitening: Whitening, num_samples: int
+        self,
+        history: Tensor,
+        cond: Tensor | None,
+        whitening: Whitening,
+        num_samples: int,
+        noise: SampleNoise,
     ) -> Tensor:
-        """``[B, S, Q, N]`` samples for the windows of ``history [B, P, N]``."""
+        """``[B, S, Q, N]`` samples for the windows of ``history [B, P, N]``, all randomness
+        drawn from ``noise``."""
         raise NotImplementedError

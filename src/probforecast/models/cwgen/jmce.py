@@ -54,6 +54,7 @@ from probforecast.models.cwgen.covariance import (
     triu_pack,
 )
 from probforecast.models.cwgen.whitening import CholeskyWhitening
+from probforecast.models.noise import SampleNoise
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,8 @@ class JMCE(Forecaster):
         w_eig: penalty weight (paper 50).
         high_dim: no eigendecomposition (``Sigma + lambda_min I``, no penalty), spec §4.6.
     """
+
+    per_window_noise = True
 
     def __init__(
         self,
@@ -279,9 +282,11 @@ class JMCE(Forecaster):
         return self.loss_parts(batch).total
 
     @torch.no_grad()
-    def sample(self, batch: ForecastBatch, num_samples: int) -> Tensor:
+    def sample(
+        self, batch: ForecastBatch, num_samples: int, noise: SampleNoise | None = None
+    ) -> Tensor:
         mu, lower, _ = self.estimate(batch)
-        return CholeskyWhitening(mu, lower).sample(num_samples)
+        return CholeskyWhitening(mu, lower).sample(num_samples, noise)
 
     def diagnostic_figures(self, batch: ForecastBatch) -> dict[str, object]:
         """Dashboard view (``probforecast.callbacks.ModelViews``): the estimated covariance

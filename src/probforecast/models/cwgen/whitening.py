@@ -32,6 +32,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from probforecast.models.noise import SampleNoise
+
 
 def _linalg_dtype(dtype: torch.dtype) -> torch.dtype:
     """float16 / bfloat16 promote to float32 for the decompositions; float32/64 stay."""
@@ -105,12 +107,12 @@ class Whitening:
         out = torch.promote_types(y.dtype, mu.dtype)
         return _matvec(_expand(self.factor, y), y, out) + mu.to(out)
 
-    def sample(self, num_samples: int, generator: torch.Generator | None = None) -> Tensor:
-        """``[B, S, Q, N]`` draws of ``mu + A eps``, ``eps ~ N(0, I)``."""
+    def sample(self, num_samples: int, noise: SampleNoise | None = None) -> Tensor:
+        """``[B, S, Q, N]`` draws of ``mu + A eps``, ``eps ~ N(0, I)`` from ``noise`` (default:
+        the global RNG)."""
         b, q, n = self.mu.shape
-        eps = torch.randn(
-            b, num_samples, q, n, generator=generator, device=self.mu.device, dtype=self.mu.dtype
-        )
+        noise = SampleNoise.resolve(noise, b)
+        eps = noise.randn((b, num_samples, q, n), device=self.mu.device, dtype=self.mu.dtype)
         return self.unwhiten(eps)
 
     def whiten(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract

@@ -10,6 +10,8 @@ import math
 import torch
 from torch import Tensor
 
+from probforecast.models.noise import SampleNoise
+
 LIKELIHOODS: tuple[str, ...] = ("gaussian", "laplace", "student_t")
 
 #: The official code clamps the scale to this range inside the loss (spec pitfall P3).
@@ -49,17 +51,36 @@ def elementwise_nll(
     raise ValueError(f"likelihood must be one of {LIKELIHOODS}; got {kind!r}")
 
 
-def sample_noise(kind: str, loc: Tensor, scale: Tensor, df: Tensor | None = None) -> Tensor:
-    """One draw per element from the likelihood with parameters ``loc``, ``scale`` (, ``df``)."""
-    if kind == "gaussian":
-        return loc + scale * torch.randn_like(loc)
+def sample_noise(
+    kind: str,
+    loc: Tensor,
+    scale: Tensor,
+    df: Tensor | None = None,
+    noise: SampleNoise | None = None,
+) -> Tensor:
+    """One draw per element from the likelihood with parameters ``loc``, ``scale`` (, ``df``).
+
+    ``loc, scale [B, ...]`` with the windows first; ``noise`` (default: the global RNG) is the
+    source. By transformation of standard draws: Gaussian ``loc + scale z``; Laplace
+    ``loc - scale sign(u) log(1 - |u|)``, ``u ~ U(-1, 1)``; Student-t
+    ``loc + scale z / sqrt(2 g / nu)``, ``g ~ Gamma(nu / 2, 1)``.
+    """
+    if kind not in LIKELIHOODS:
+        raise ValueError(f"likelihood must be one of {LIKELIHOODS}; got {kind!r}")
+    if kind == "student_t" and df is None:
+        raise ValueError("the student_t likelihood needs df")
+    noise = SampleNoise.resolve(noise, loc.shape[0])
     if kind == "laplace":
-        return torch.distributions.Laplace(loc, scale).sample()
-    if kind == "student_t":
-        if df is None:
-            raise ValueError("the student_t likelihood needs df")
-        return torch.distributions.StudentT(df.expand_as(loc), loc, scale).sample()
-    raise ValueError(f"likelihood must be one of {LIKELIHOODS}; got {kind!r}")
+        eps = torch.finfo(loc.dtype).eps
+        u = (eps - 1) + (2 - eps) * noise.rand(loc.shape, dtype=loc.dtype, device=loc.device)
+        return loc - scale * u.sign() * torch.log1p(-u.abs())
+    z = noise.randn_like(loc)
+    if kind == "gaussian":
+        return loc + scale * z
+    assert df is not None
+    nu = df.to(loc.dtype).expand_as(loc)
+    gamma = noise.standard_gamma(0.5 * nu).clamp_min(torch.finfo(loc.dtype).tiny)
+    return loc + scale * z * torch.rsqrt(2 * gamma / nu)
 
 
 def predictive_std(kind: str, scale: Tensor, df: Tensor | None = None) -> Tensor:

@@ -68,6 +68,7 @@ from probforecast.data.batch import ForecastBatch
 from probforecast.models.cwgen.flow import CWFlow
 from probforecast.models.cwgen.network import GeneratorNetwork, repeat_rows
 from probforecast.models.cwgen.whitening import Whitening
+from probforecast.models.noise import SampleNoise
 
 
 def sinusoidal(t: Tensor, dim: int) -> Tensor:
@@ -369,11 +370,19 @@ class CWFlowTS(CWFlow):
         calls = self.sampling_steps if self.include_last else self.sampling_steps - 1
         return [(i / self.sampling_steps) ** self.time_exponent for i in range(calls)]
 
-    def _source(self, history: Tensor, whitening: Whitening, num_samples: int) -> Tensor:
+    def _source(
+        self,
+        history: Tensor,
+        whitening: Whitening,
+        num_samples: int,
+        noise: SampleNoise | None = None,
+    ) -> Tensor:
         """``[B*S, T, N]``: ``N(0, I)`` on the history part, the prior on the target part."""
-        future = rearrange(whitening.sample(num_samples), "b s q n -> (b s) q n")
-        shape = (future.shape[0], history.shape[1], future.shape[2])
-        eps = torch.randn(shape, device=future.device, dtype=future.dtype)
+        b, p, n = history.shape
+        noise = SampleNoise.resolve(noise, b)
+        future = rearrange(whitening.sample(num_samples, noise), "b s q n -> (b s) q n")
+        shape = (b, num_samples, p, n)
+        eps = noise.randn(shape, device=future.device, dtype=future.dtype).flatten(0, 1)
         return torch.cat([eps, future], dim=1)
 
     def generative_loss(
@@ -395,13 +404,18 @@ class CWFlowTS(CWFlow):
         return loss
 
     def generate(
-        self, history: Tensor, cond: Tensor | None, whitening: Whitening, num_samples: int
+        self,
+        history: Tensor,
+        cond: Tensor | None,
+        whitening: Whitening,
+        num_samples: int,
+        noise: SampleNoise,
     ) -> Tensor:
         context = repeat_rows(history, num_samples)  # [B*S, P, N]
         p = context.shape[1]
-        u_hat = self._source(history, whitening, num_samples)  # FlowTS' initial latents
+        u_hat = self._source(history, whitening, num_samples, noise)  # FlowTS' initial latents
         for t_i in self.time_grid():
-            z = self._source(history, whitening, num_samples)  # a fresh source every step
+            z = self._source(history, whitening, num_samples, noise)  # a fresh source every step
             u_hat = torch.cat([context, u_hat[:, p:]], dim=1)  # inpaint the history
             u_t = t_i * u_hat + (1 - t_i) * z
             t = torch.full((u_t.shape[0],), self.time_scale * t_i, device=u_t.device)
