@@ -88,6 +88,23 @@ def run_dir(args, model: str, likelihood: str, seed: int) -> Path:
     return Path(args.runs_dir) / args.dataset / f"{model}_{likelihood}{tag}_seed{seed}"
 
 
+def archived_result(args, model: str, likelihood: str, seed: int) -> Path:
+    """The committed copy of a run's ``result.json``: ``<archive>/<dataset>/<run name>.json``,
+    so that a table can be rebuilt on a clone that never ran it."""
+    return Path(args.archive) / args.dataset / f"{run_dir(args, model, likelihood, seed).name}.json"
+
+
+def find_result(args, model: str, likelihood: str, seed: int) -> Path | None:
+    """The run's ``result.json`` in the runs directory, else its archived copy, else None."""
+    for path in (
+        run_dir(args, model, likelihood, seed) / "result.json",
+        archived_result(args, model, likelihood, seed),
+    ):
+        if path.exists():
+            return path
+    return None
+
+
 def recorded_fit(out: Path) -> dict[str, object]:
     """The fit figures of a finished run: from its ``result.json``, or, when the run stopped
     after fitting (killed while testing), from its checkpoints: steps and epochs of
@@ -198,12 +215,15 @@ def worker(args) -> None:
         **{f"{m}_repeat_std": statistics.pstdev(v) for m, v in per_repeat.items()},
     }
     (out / "result.json").write_text(json.dumps(result, indent=2))
+    archive = archived_result(args, model, likelihood, seed)
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    archive.write_text(json.dumps(result, indent=2) + "\n")
 
 
 # ---------------------------------------------------------------------- driver
 def launch(args, jobs: list[tuple[str, str, int]]) -> None:
     """Run the missing runs, ``--jobs`` worker processes at a time."""
-    done = [j for j in jobs if (run_dir(args, *j) / "result.json").exists()]
+    done = [j for j in jobs if find_result(args, *j) is not None]
     fitted = [j for j in jobs if (run_dir(args, *j) / "checkpoints" / "best.json").exists()]
     pending = fitted if args.rescore else [j for j in jobs if j not in done]
     running: list[tuple[subprocess.Popen, tuple]] = []
@@ -249,6 +269,8 @@ def _shared_flags(args) -> list[str]:
         args.data_root,
         "--runs-dir",
         args.runs_dir,
+        "--archive",
+        args.archive,
         "--max-steps",
         str(args.max_steps),
         "--repeats",
@@ -291,7 +313,7 @@ def table(args, jobs: list[tuple[str, str, int]]) -> str:
                 for m, lk, seed in jobs
                 if m == model
                 and lk == likelihood
-                and (path := run_dir(args, m, lk, seed) / "result.json").exists()
+                and (path := find_result(args, m, lk, seed)) is not None
             ]
             if not results:
                 continue
@@ -325,9 +347,9 @@ def table(args, jobs: list[tuple[str, str, int]]) -> str:
 def write_table(args, jobs) -> None:
     tag = f" ({args.tag})" if args.tag else ""
     marker = f"reproduce_gls:{args.dataset}{':' + args.tag if args.tag else ''}"
-    first = run_dir(args, *jobs[0]) / "result.json"
+    first = find_result(args, *jobs[0])
     protocol = ""
-    if first.exists():
+    if first is not None:
         r = json.loads(first.read_text())
         protocol = (
             f"Split: training steps < {r['train_end']}, validation starts {r['val_windows'][0]}.."
@@ -382,6 +404,11 @@ def main() -> None:
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--runs-dir", default=str(REPO / "runs" / "reproduce_gls"))
     parser.add_argument("--out", default=str(REPO / "docs" / "gls_accuracy.md"))
+    parser.add_argument(
+        "--archive",
+        default=str(REPO / "docs" / "results" / "gls_issue13"),
+        help="committed copies of every run's result.json (tables read them when runs/ lacks one)",
+    )
     parser.add_argument("--tag", default="", help="name of a variant (with --set)")
     parser.add_argument(
         "--set",

@@ -1,9 +1,11 @@
 """scripts/reproduce_gls.py end to end on the paper's exchange split: a worker's fit + test, a
-``--rescore`` of the same checkpoint, and the table it writes."""
+``--rescore`` of the same checkpoint, the table it writes, and the table rebuilt from the
+archived result without the runs directory."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from argparse import Namespace
 
 import pytest
@@ -33,6 +35,7 @@ def test_worker_fits_tests_rescores_and_writes_the_table(tmp_path, data_root, mo
         data_root=str(data_root),
         runs_dir=str(tmp_path / "runs"),
         out=str(tmp_path / "table.md"),
+        archive=str(tmp_path / "archive"),
         tag="tiny",
         set=[
             "model.forecaster.init_args.hidden_size=4",
@@ -64,3 +67,10 @@ def test_worker_fits_tests_rescores_and_writes_the_table(tmp_path, data_root, mo
     assert "<!-- reproduce_gls:exchange_rate_nips:tiny -->" in text
     row = next(line for line in text.splitlines() if line.startswith("| gpvar | w/ (GLS)"))
     assert f"{second['crps']:.4f} ± 0.0000 | 0.0141 ± " in row and "| all |" in row
+
+    archived = tmp_path / "archive" / "exchange_rate_nips" / "gpvar_gls_tiny_seed1.json"
+    assert json.loads(archived.read_text()) == second
+    shutil.rmtree(tmp_path / "runs")  # a clone that never ran it: the table reads the archive
+    (tmp_path / "table.md").unlink()
+    script.write_table(args, jobs)
+    assert row in (tmp_path / "table.md").read_text()
