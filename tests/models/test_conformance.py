@@ -17,6 +17,7 @@ from probforecast.models import (
     SeasonalNaive,
     TransformerForecaster,
     VolDyVAE,
+    ZeroShotForecaster,
 )
 from probforecast.models.noise import SampleNoise
 
@@ -50,6 +51,11 @@ FORECASTERS: dict[str, tuple[type[Forecaster], dict]] = {
     "voldy_vae_mlp_student_t": (
         VolDyVAE,
         {"latent_dim": 8, "mlp_hidden": 16, "scale_head": "mlp", "likelihood": "student_t"},
+    ),
+    "zero_shot": (ZeroShotForecaster, {"patch_len": 8, "d_model": 8, "n_heads": 2}),
+    "zero_shot_independent": (
+        ZeroShotForecaster,
+        {"patch_len": 5, "d_model": 8, "n_heads": 2, "channel_mixing": False},
     ),
     "jmce": (JMCE, {"cov_window": 15, "d_model": 8, "n_heads": 2, "d_ff": 16, "e_layers": 1}),
     "cw_diff_raw": (CWDiff, {"prior": "standard", "d_model": 8, "n_heads": 2, "sampling_steps": 4}),

@@ -7,6 +7,7 @@ from probforecast.models.gpvar import GPVar
 from probforecast.models.seasonal_naive import SeasonalNaive
 from probforecast.models.transformer import TransformerForecaster
 from probforecast.models.voldy_vae import VolDyVAE
+from probforecast.models.zero_shot import ZeroShotForecaster
 
 __all__ = [
     "JMCE",
@@ -19,4 +20,5 @@ __all__ = [
     "SeasonalNaive",
     "TransformerForecaster",
     "VolDyVAE",
+    "ZeroShotForecaster",
 ]
