@@ -66,6 +66,12 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=64)
     parser.add_argument("--out", default="docs/figures")
     parser.add_argument("--doc", default="docs/synthetic.md", help="'' to only print the table")
+    parser.add_argument(
+        "--marker",
+        default="realism-table",
+        help="the block <!-- MARKER:start --> ... <!-- MARKER:end --> of --doc that gets the table",
+    )
+    parser.add_argument("--no-figures", action="store_true", help="write only the table")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     out = Path(args.out)
@@ -83,12 +89,14 @@ def main() -> None:
             generate_sample(name, i, args.channels, args.length, 0) for i in range(args.samples)
         ]
         rows[name], pair_std[name], lags[name] = summarise([s.series.T for s in samples])
-        fig = dynlmc_sample_chart(samples[0], title=f"{name}: sample 0")
-        fig.savefig(out / f"synthetic_variant_{name}.png", dpi=110)
+        if not args.no_figures:
+            fig = dynlmc_sample_chart(samples[0], title=f"{name}: sample 0")
+            fig.savefig(out / f"synthetic_variant_{name}.png", dpi=110)
 
-    correlation_drift_chart(pair_std).savefig(out / "synthetic_drift.png", dpi=110)
-    hists = {k: lag_histogram(v, MAX_LAG) for k, v in lags.items()}
-    lag_histogram_chart(hists, MAX_LAG).savefig(out / "synthetic_lags.png", dpi=110)
+    if not args.no_figures:
+        correlation_drift_chart(pair_std).savefig(out / "synthetic_drift.png", dpi=110)
+        hists = {k: lag_histogram(v, MAX_LAG) for k, v in lags.items()}
+        lag_histogram_chart(hists, MAX_LAG).savefig(out / "synthetic_lags.png", dpi=110)
 
     lines = [
         "| dataset | D_std | D_step | D_glob | P(ℓ*=0) | mean abs ℓ* | W1 to pooled real lags |",
@@ -106,13 +114,13 @@ def main() -> None:
         f"synthetic: {args.samples} samples x {args.channels} channels\n\n{table}"
     )
     if args.doc:
-        write_table(Path(args.doc), table)
+        write_table(Path(args.doc), table, args.marker)
 
 
-def write_table(doc: Path, table: str) -> None:
-    """Replace the block between the realism markers of ``doc`` by ``table``."""
+def write_table(doc: Path, table: str, marker: str = "realism-table") -> None:
+    """Replace the block between the ``marker`` comments of ``doc`` by ``table``."""
     text = doc.read_text()
-    start, end = "<!-- realism-table:start -->", "<!-- realism-table:end -->"
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
     if start not in text or end not in text:
         raise SystemExit(f"{doc} has no {start} ... {end} block to replace")
     head, rest = text.split(start, 1)

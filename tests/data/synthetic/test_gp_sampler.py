@@ -122,3 +122,21 @@ def test_dense_pieces_match_the_reference():
     residual = cov - factor @ factor.T
     assert np.abs(residual).max() <= 1e-10
     assert np.linalg.eigvalsh(residual).min() > -1e-12  # the dropped part is PSD
+
+
+def test_periodic_features_times_pivoted_cholesky_core_on_a_grid_that_routes_there():
+    """A periodic factor times a core whose factor is dense (pivoted Cholesky): on 36 points
+    the whole term is cheaper dense (``dense_term``), so ``ROUTES`` never reached this route;
+    on 128 points it goes through features x dense core. Assert the route, then the law."""
+    expr = from_json(ROUTES["features_periodic_dense_core"])
+    x = np.arange(128) / 127.0
+    sampler = GPSampler()
+    draws = sampler.sample(expr, x, 6000, np.random.default_rng(21))
+    assert set(sampler.stats) == {"features", "dense_core"} and sampler.stats["features"] == 1
+    exact = kernel_matrix(expr, x)
+    emp = draws.T @ draws / draws.shape[0]
+    se = np.sqrt((np.outer(np.diag(exact), np.diag(exact)) + exact**2) / draws.shape[0])
+    assert (np.abs(emp - exact) / se).max() < 6.0
+    dense = dense_gp_sample(expr, x, 3000, np.random.default_rng(22))
+    for w in (np.eye(x.size)[5], np.diff(np.eye(x.size), axis=0)[60]):
+        assert stats.ks_2samp(draws[:3000] @ w, dense @ w).pvalue > 1e-3
