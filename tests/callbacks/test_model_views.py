@@ -138,3 +138,15 @@ def test_gls_views_of_the_ar_correlation_have_no_weights():
         first, phi ** np.abs(np.subtract.outer(range(q), range(q))), atol=1e-5
     )
     assert gls_views(np.stack([np.eye(3)]))["gls_correlation"].axes[0].images
+
+
+def test_views_are_taken_from_forecasters_that_override_the_contract_hook():
+    """``ModelViews`` asks only forecasters that override ``Forecaster.diagnostic_figures``
+    (the contract's default returns no figure); anything else is skipped."""
+    from probforecast.callbacks.model_views import _has_views
+    from probforecast.models import GPVar, SeasonalNaive
+
+    assert _has_views(GPVar(3, 40, 6, lags=[1, 2], likelihood="gls"))
+    naive = SeasonalNaive(3, 40, 6)
+    assert not _has_views(naive) and naive.diagnostic_figures(None) == {}
+    assert not _has_views(object())

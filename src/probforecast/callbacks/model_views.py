@@ -1,6 +1,6 @@
 """Model-specific views on the dashboard, through a small optional protocol.
 
-A forecaster that has something to show implements::
+A forecaster that has something to show overrides the contract's (empty) hook::
 
     def diagnostic_figures(self, batch: ForecastBatch) -> dict[str, matplotlib.figure.Figure]
 
@@ -8,23 +8,33 @@ A forecaster that has something to show implements::
 The method is called on global rank zero, in eval mode, under ``torch.no_grad`` and with the
 global RNG state restored afterwards, so it may sample freely. Each figure ``name`` is logged as
 ``<stage>/views/<name>`` (W&B image) and saved as ``plots/<name>_<stage>[_epochNNN].png``.
-Plot helpers live in ``probforecast.viz.model_views``. Forecasters without the method are
-skipped silently.
+Plot helpers live in ``probforecast.viz.model_views``. Forecasters that keep the default are
+skipped.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TypeGuard
 
 import lightning.pytorch as pl
 import torch
 
 from probforecast.callbacks.figures import fixed_window, log_figure, stage_suffix
+from probforecast.models.base import Forecaster
 
 log = logging.getLogger(__name__)
 
 PROTOCOL_METHOD = "diagnostic_figures"
+
+
+def _has_views(forecaster: object) -> TypeGuard[Forecaster]:
+    """A forecaster that overrides the contract's (empty) ``diagnostic_figures``."""
+    return (
+        isinstance(forecaster, Forecaster)
+        and type(forecaster).diagnostic_figures is not Forecaster.diagnostic_figures
+    )
 
 
 class ModelViews(pl.Callback):
@@ -41,9 +51,10 @@ class ModelViews(pl.Callback):
         self.last_paths: dict[str, Path] = {}
 
     def _views(self, trainer: pl.Trainer, module: pl.LightningModule, stage: str) -> None:
-        method = getattr(getattr(module, "forecaster", None), PROTOCOL_METHOD, None)
-        if method is None or not trainer.is_global_zero:
+        forecaster = getattr(module, "forecaster", None)  # any LightningModule may carry this
+        if not _has_views(forecaster) or not trainer.is_global_zero:
             return
+        method = forecaster.diagnostic_figures
         batch = fixed_window(trainer, stage, self.window_index, module.device)
         if batch is None:
             return

@@ -66,6 +66,18 @@ class Forecaster(nn.Module, ABC):
         """``[B, S, Q, N]`` samples of the horizon, in scaled space; ``noise`` (``None``: the
         global RNG) is the source of randomness for models with ``per_window_noise``."""
 
+    def sampling_diagnostics(self) -> dict[str, float]:
+        """Counts accumulated by ``sample`` since the previous read, then reset (e.g. GLS
+        sampler fallbacks). ``ForecastModule`` reads them after every evaluation batch, sums them
+        over the epoch and logs ``<stage>/diagnostics/<key>``. Default: none."""
+        return {}
+
+    def diagnostic_figures(self, batch: ForecastBatch) -> dict[str, object]:
+        """Dashboard views of what the model learned, ``name -> matplotlib Figure``, for one
+        evaluation window (``probforecast.callbacks.ModelViews``: rank zero, eval mode, no
+        grad, RNG state restored). Default: none."""
+        return {}
+
     def check_batch(self, batch: ForecastBatch) -> None:
         """Validate a batch against the linked data facts (one clear message)."""
         b, p, n = batch.past_target.shape

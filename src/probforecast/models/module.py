@@ -279,8 +279,7 @@ class ForecastModule(pl.LightningModule):
                 batch.unscale(batch.future_target),
                 batch.unscale(batch.past_target),
             )
-        diagnostics = getattr(self.forecaster, "sampling_diagnostics", None)
-        for key, value in (diagnostics() if diagnostics else {}).items():
+        for key, value in self.forecaster.sampling_diagnostics().items():
             self.log(
                 f"{stage}/diagnostics/{key}",
                 value,
