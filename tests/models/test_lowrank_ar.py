@@ -147,3 +147,23 @@ def test_fallback_counts_add_up_over_windows_and_steps(datamodule, monkeypatch):
         module.draw_samples(batch, 2)
     assert model.sampling_diagnostics() == {"gls_conditional_fallbacks": paths * steps}
     assert model.sampling_diagnostics() == {"gls_conditional_fallbacks": 0}  # read resets
+
+
+@pytest.mark.parametrize("kind", ["gpvar", "transformer"])
+def test_conditional_solves_in_chunks_of_paths_give_the_one_solve_samples(
+    kind, datamodule, monkeypatch
+):
+    """The conditional sampler factorises ``CONDITIONAL_ROWS_PER_SOLVE`` paths at a time; the
+    samples and fallback counts do not depend on the chunk size (same noise)."""
+    import probforecast.models.lowrank_ar as lowrank_ar
+    from probforecast.models.noise import SampleNoise
+
+    model = build(kind, datamodule, likelihood="gls").eval()
+    batch = next(iter(datamodule.test_dataloader()))
+    seeds = list(range(batch.batch_size))
+    draws = {}
+    for chunk in (5, 10_000):
+        monkeypatch.setattr(lowrank_ar, "CONDITIONAL_ROWS_PER_SOLVE", chunk)
+        draws[chunk] = model.sample(batch, 7, SampleNoise.per_window(seeds))
+    assert 7 * batch.batch_size > 5  # several chunks per step
+    torch.testing.assert_close(draws[5], draws[10_000], rtol=1e-5, atol=1e-6)

@@ -362,12 +362,14 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
             return draw.lowrank(torch.zeros_like(diag), factor, diag)
         assert self.correlation is not None  # a buffer exists only with likelihood: gls
         corr = self.correlation(hidden)  # C_{t+1} from the state at the step being predicted
-        eta_buf, factor_buf, diag_buf, obs_buf = buffer
-        cond = gls_conditional_next(
-            eta_buf, factor_buf, diag_buf, factor, diag, corr, mask_obs=obs_buf
-        )
-        self.pending_fallbacks += int(cond.num_fallbacks)
-        eta = draw.lowrank(cond.loc, cond.cov_factor, cond.cov_diag)
+        rows = (*buffer, factor, diag, corr)  # each [(S B), ...]
+        parts = [
+            gls_conditional_next(*chunk[:3], *chunk[4:], mask_obs=chunk[3])
+            for chunk in zip(*(x.split(CONDITIONAL_ROWS_PER_SOLVE) for x in rows), strict=True)
+        ]
+        self.pending_fallbacks += sum(int(part.num_fallbacks) for part in parts)
+        loc, cov_factor = (torch.cat([getattr(p, k) for p in parts]) for k in ("loc", "cov_factor"))
+        eta = draw.lowrank(loc, cov_factor, diag)
         new = (eta, factor, diag, torch.ones_like(eta, dtype=torch.bool))
         for i, value in enumerate(new):
             buffer[i] = torch.cat([buffer[i][:, 1:], value.unsqueeze(1)], dim=1)
@@ -407,6 +409,12 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
         )
         scales = self.correlation.lengthscales.tolist() if weights is not None else []
         return gls_views(corr.float().cpu().numpy(), weights, scales)
+
+
+#: Sample paths per conditional solve: the factorisations of ``(D-1) R``-sized matrices run
+#: faster in small batches that stay in cache (640 paths at D = 24, R = 10, N = 8: 0.39 s in
+#: chunks of 32 vs 1.02 s at once, one thread), so batching windows does not slow them down.
+CONDITIONAL_ROWS_PER_SOLVE = 32
 
 
 class _PathNoise:
