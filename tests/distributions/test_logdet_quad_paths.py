@@ -260,3 +260,23 @@ def test_jitter_diagnostics_are_keyed_by_matrix_name():
         )
         assert jitter_counts() == {"GLS capacitance": 1, "GLS covariance": 1}
     reset_jitter_counts()
+
+
+@pytest.mark.parametrize("method", ["capacitance", "covariance"])
+def test_second_derivatives_through_the_analytic_backward_raise_instead_of_being_wrong(method):
+    """``create_graph=True`` through the analytic Functions: the capacitance path used to return
+    a gradient treated as constant (a silently wrong Hessian, since ``once_differentiable``
+    only refuses incoming gradients that require grad); both paths now raise, naming the fix.
+    First derivatives are unchanged."""
+    d, b, r = 2, 2, 3
+    loc, factor, diag, value = random_params((), d, b, r, seed=6)
+    loc, factor = loc.requires_grad_(), factor.requires_grad_()
+    with gls_options(method=method):
+        lp = gls_log_prob(value, loc, factor, diag, _corr(d))
+        with pytest.raises(RuntimeError, match="first derivatives only.*analytic=False"):
+            torch.autograd.grad(lp, (loc, factor), create_graph=True)
+        lp = gls_log_prob(value, loc, factor, diag, _corr(d))
+        (g,) = torch.autograd.grad(lp, loc)
+    sigma_inv = torch.linalg.inv(dense_sigma(factor.detach(), diag, _corr(d)))
+    residual = (value - loc.detach()).reshape(-1)
+    torch.testing.assert_close(g.reshape(-1), sigma_inv @ residual)

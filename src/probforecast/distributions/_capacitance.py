@@ -13,7 +13,8 @@ Gradient convention: ``K`` is treated as a general (not symmetry-constrained) ma
 autograd through ``torch.linalg.cholesky`` does; both give the symmetric matrices above (checked
 in float64 in ``tests/distributions/test_capacitance.py``). If :func:`safe_cholesky` adds a
 jitter ``j`` to an element, ``K`` above is ``K + j I`` for it (the jitter is a constant), again
-as with autograd. Only first derivatives are provided (``once_differentiable``). Half-precision
+as with autograd. Only first derivatives are provided: a backward asked to build a graph
+(``create_graph=True``, e.g. a Hessian) raises instead of returning a constant. Half-precision
 inputs are computed in float32 (as :func:`safe_cholesky` does) and their gradients cast back.
 
 :class:`CapacitanceLogdetQuad` fuses the assembly of ``K = C^{-1} ⊗ I_R + blkdiag(M_k)`` into
@@ -29,6 +30,24 @@ from torch.autograd.function import once_differentiable
 
 from probforecast.distributions._cholesky import safe_cholesky
 from probforecast.distributions._gls_ops import assemble_capacitance, solve_lower
+
+FIRST_ORDER_ONLY = (
+    "the analytic GLS backward provides first derivatives only; for higher orders (create_graph"
+    "=True) use analytic=False (autograd through the Cholesky factorisation)"
+)
+
+
+def first_order(backward):
+    """``once_differentiable`` that also refuses ``create_graph=True``: grad mode is on during
+    such a backward, and ``once_differentiable`` alone would return a constant gradient."""
+    inner = once_differentiable(backward)
+
+    def wrapper(ctx, *grads):
+        if torch.is_grad_enabled():
+            raise RuntimeError(FIRST_ORDER_ONLY)
+        return inner(ctx, *grads)
+
+    return wrapper
 
 
 def work_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -84,7 +103,7 @@ class SPDLogdetQuad(torch.autograd.Function):
         return logdet, quad
 
     @staticmethod
-    @once_differentiable
+    @first_order
     def backward(ctx, g_logdet: Tensor | None, g_quad: Tensor | None):  # noqa: D102
         tril, w = ctx.saved_tensors
         matrix_shape, matrix_dtype, u_shape, u_dtype = ctx.meta
@@ -130,7 +149,7 @@ class CapacitanceLogdetQuad(torch.autograd.Function):
         return logdet, quad
 
     @staticmethod
-    @once_differentiable
+    @first_order
     def backward(ctx, g_logdet: Tensor | None, g_quad: Tensor | None):  # noqa: D102
         tril, w = ctx.saved_tensors
         (blocks_shape, blocks_dtype), (cinv_shape, cinv_dtype), (u_shape, u_dtype) = ctx.meta

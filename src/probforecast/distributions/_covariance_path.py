@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from probforecast.distributions._capacitance import (
     add_grads,
     factorise,
+    first_order,
     scaled,
     spd_logdet_quad,
     work_dtype,
@@ -131,7 +131,7 @@ class CovarianceLogdetQuad(torch.autograd.Function):
         return logdet, quad
 
     @staticmethod
-    @once_differentiable
+    @first_order
     def backward(ctx, g_logdet: Tensor | None, g_quad: Tensor | None):  # noqa: D102
         tril, w, factor, corr, corr_big = ctx.saved_tensors
         d = corr.shape[-1]
