@@ -50,7 +50,7 @@ def test_forecast_is_equivariant_to_an_affine_map_of_each_series():
     """Instance normalisation: ``a x + c`` per series gives ``a y + c`` (same noise)."""
     m = model()
     x = batch(3, 4)
-    a = torch.tensor([0.5, 2.0, 30.0, 1e-2], dtype=torch.float64)
+    a = torch.tensor([0.5, 2.0, 30.0, 1.3], dtype=torch.float64)  # contexts stay above the floor
     c = torch.tensor([-3.0, 0.0, 100.0, 7.0], dtype=torch.float64)
     moved = ForecastBatch(**{**vars(x), "past_target": (x.past_target * a + c) * x.past_observed})
     seeds = [4, 5, 6]
@@ -99,17 +99,20 @@ def test_loss_is_the_gaussian_nll_of_the_observed_horizon_in_normalised_units():
     torch.testing.assert_close(m.loss(x), expected)
 
 
-def test_context_statistics_use_observed_steps_only():
+def test_context_statistics_use_observed_steps_only_and_floor_flat_contexts():
     x = batch(2, 3)
-    mean, std = ZeroShotForecaster.context_statistics(x)
+    m = model(context_scale_floor=0.2)
+    mean, std = m.context_statistics(x)
     for b in range(2):
         for n in range(3):
             values = x.past_target[b, :, n][x.past_observed[b, :, n]]
             assert mean[b, 0, n].item() == pytest.approx(values.mean().item())
             assert std[b, 0, n].item() == pytest.approx(values.std(unbiased=False).item())
     none = ForecastBatch(**{**vars(x), "past_observed": torch.zeros_like(x.past_observed)})
-    mean, std = ZeroShotForecaster.context_statistics(none)
+    mean, std = m.context_statistics(none)
     assert (mean == 0).all() and (std == 1).all()
+    flat = ForecastBatch(**{**vars(x), "past_target": 0.01 * x.past_target + 4.0})
+    assert (m.context_statistics(flat)[1] == 0.2).all()  # std ~0.01: floored
 
 
 def test_samples_have_the_predicted_mean_and_std():
@@ -124,5 +127,7 @@ def test_samples_have_the_predicted_mean_and_std():
 def test_bad_configuration_is_rejected():
     with pytest.raises(ValueError, match="divisible by n_heads"):
         ZeroShotForecaster(2, P, Q, d_model=10, n_heads=4)
-    with pytest.raises(ValueError, match="min_scale must be > 0"):
+    with pytest.raises(ValueError, match="min_scale and context_scale_floor must be > 0"):
         ZeroShotForecaster(2, P, Q, min_scale=0.0)
+    with pytest.raises(ValueError, match="min_scale and context_scale_floor must be > 0"):
+        ZeroShotForecaster(2, P, Q, context_scale_floor=0.0)

@@ -7,7 +7,11 @@ datasets it never saw. Nothing in it depends on the dataset:
   accepted, as every forecaster's data facts, and ignored), so one set of weights serves
   ETTh1 (7 series, hourly), weather (21 series, 10 minutes) or exchange_rate (8, daily);
 - instance normalisation: each window and series is standardised by the mean ``m`` and std
-  ``s`` of its observed context (``[B, 1, N]``), and the forecast is mapped back;
+  ``s`` of its observed context (``[B, 1, N]``), and the forecast is mapped back. ``s`` is
+  floored at ``context_scale_floor`` (in the batch's scaled units: 0.1 = a tenth of a series'
+  training std under the default standard scaling): a flat context (a rain gauge at 0, a
+  stuck sensor) would otherwise blow its horizon up by ``1 / s`` in normalised units and one
+  such window can dominate a training batch;
 - two kinds of attention alternate (TimePFN-style): across the ``K`` patches of one series
   (temporal), then across the ``N`` series at one patch position (cross-series). The
   cross-series layers are permutation-equivariant in the series, so any ``N`` works.
@@ -54,6 +58,7 @@ class ZeroShotForecaster(Forecaster):
         channel_mixing: interleave the cross-series attention layers (False: every series is
             forecast from its own context alone, a channel-independent model).
         min_scale: floor of ``sigma`` (normalised units).
+        context_scale_floor: floor of the context std ``s`` (scaled units).
     """
 
     per_window_noise = True
@@ -73,13 +78,18 @@ class ZeroShotForecaster(Forecaster):
         dropout: float = 0.1,
         channel_mixing: bool = True,
         min_scale: float = 1e-3,
+        context_scale_floor: float = 0.1,
     ) -> None:
         super().__init__(target_dim, context_length, prediction_length, freq, num_time_features)
         if d_model % n_heads:
             raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
-        if min_scale <= 0:
-            raise ValueError(f"min_scale must be > 0; got {min_scale}")
+        if min_scale <= 0 or context_scale_floor <= 0:
+            raise ValueError(
+                "min_scale and context_scale_floor must be > 0; "
+                f"got {min_scale} and {context_scale_floor}"
+            )
         self.patch_len, self.min_scale = patch_len, min_scale
+        self.context_scale_floor = context_scale_floor
         k = num_patches(context_length, patch_len)
         self.embed = nn.Linear(2 * patch_len, d_model)
         self.position = nn.Parameter(0.02 * torch.randn(k, d_model))
@@ -106,16 +116,16 @@ class ZeroShotForecaster(Forecaster):
                 f"prediction_length={self.prediction_length}; got a batch with P={p}, Q={q}"
             )
 
-    @staticmethod
-    def context_statistics(batch: ForecastBatch) -> tuple[Tensor, Tensor]:
+    def context_statistics(self, batch: ForecastBatch) -> tuple[Tensor, Tensor]:
         """Mean ``m`` and (biased) std ``s`` ``[B, 1, N]`` of each series' observed context;
-        ``s >= 1e-5``; a series without an observed context step gets ``m = 0, s = 1``."""
+        ``s >= context_scale_floor``; a series without an observed context step gets ``m = 0,
+        s = 1``."""
         w = batch.past_observed.to(batch.past_target.dtype)
         count = w.sum(1, keepdim=True)
         mean = (batch.past_target * w).sum(1, keepdim=True) / count.clamp_min(1)
         var = ((batch.past_target - mean).square() * w).sum(1, keepdim=True) / count.clamp_min(1)
-        std = torch.where(count > 0, var.sqrt().clamp_min(1e-5), torch.ones_like(var))
-        return mean, std
+        std = var.sqrt().clamp_min(self.context_scale_floor)
+        return mean, torch.where(count > 0, std, torch.ones_like(var))
 
     def normalised_parameters(self, batch: ForecastBatch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """``mu, sigma [B, Q, N]`` (normalised units) and the context's ``m, s [B, 1, N]``."""
