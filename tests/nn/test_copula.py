@@ -109,3 +109,35 @@ def test_copula_forecaster_samples_stay_in_each_windows_context_range(model):
     low = batch.past_target.min(dim=1).values[:, None, None]
     high = batch.past_target.max(dim=1).values[:, None, None]
     assert ((samples >= low - 1e-6) & (samples <= high + 1e-6)).all()
+
+
+def test_winsorization_level_below_two_observations_uses_m_equal_two():
+    """``m < 2`` (one observation, or an empty series counted as one) takes ``delta_2``."""
+    delta_2 = 1.0 / (4 * 2**0.25 * math.sqrt(math.pi * math.log(2.0)))
+    got = winsorization_level(torch.tensor([1.0, 2.0]))
+    torch.testing.assert_close(got, torch.full((2,), delta_2, dtype=torch.float64))
+
+
+def test_an_empty_series_leaves_the_other_series_marginals_intact():
+    """The empty-series patch touches only the empty series: the observed series beside it
+    keeps every context value as its order statistics."""
+    context = torch.tensor([[[0.0, 3.0], [0.0, -1.0], [0.0, 7.0], [0.0, 2.0]]])  # [1, P=4, N=2]
+    observed = torch.tensor([[[False, True]] * 4])
+    copula = EmpiricalCopula.fit(context, observed)
+    torch.testing.assert_close(copula.sorted_values[0, 1], torch.tensor([-1.0, 2.0, 3.0, 7.0]))
+    assert copula.count.tolist() == [[1, 4]] and copula.sorted_values[0, 0, 0] == 0.0
+
+
+def test_inverse_tails_are_the_context_minimum_and_maximum():
+    """Far in either tail the quantile function is constant at ``x_(1)`` and ``x_(m)`` (at
+    ``z = 5`` the upper tail is still 1e-5 inside: ``u = Phi(5) < 1`` interpolates towards
+    ``x_(m)``, as the docstring's quantile function says)."""
+    g = torch.Generator().manual_seed(3)
+    context = torch.randn(2, 30, 3, generator=g, dtype=torch.float64)
+    copula = EmpiricalCopula.fit(context, torch.ones_like(context, dtype=torch.bool))
+    z = torch.tensor([-8.0, -5.0, 8.0, 10.0], dtype=torch.float64).reshape(1, 4, 1, 1)
+    out = copula.from_gaussian(z.expand(2, 4, 1, 3))
+    lo, hi = context.amin(1), context.amax(1)  # [B, N]
+    for i in range(2):
+        torch.testing.assert_close(out[:, i, 0], lo)
+        torch.testing.assert_close(out[:, 2 + i, 0], hi)
