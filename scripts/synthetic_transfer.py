@@ -14,8 +14,10 @@ the test splits of real datasets it never saw (columns). Rows:
 - ``bo_weighted``: DynLMC drift / lag / regime with the mixture ``gamma*`` of the Bayesian
   optimisation recorded in ``docs/synthetic.md`` section 5 (chosen on the *validation* split
   of etth1 with a GaussianRNN, so etth1 is not strictly unseen for this row);
-- ``in_domain`` (ceiling): the same model and budget trained on each dataset's own training
-  split; ``seasonal_naive`` (floor): no training.
+- ``in_domain``: the same model and budget trained from scratch on each dataset's own training
+  split; ``fine_tuned`` (the ceiling): the ``progressive`` pretrained weights of the same seed,
+  then the same budget again on the dataset's training split; ``seasonal_naive`` (floor): no
+  training.
 
 Every corpus is generated with as many channels as ``--host`` has series (the synthetic
 windows are scaled per sample and channel). Training: ``--max-steps`` Adam steps of
@@ -46,7 +48,9 @@ P, Q = 96, 24
 DATASETS = ("etth1", "etth2", "ettm1", "weather", "exchange_ltsf")
 SINGLE = ("kernelsynth", "lmc", "dynlmc_drift", "dynlmc_lag", "dynlmc_regime", "dynlmc_combined")
 BO_GAMMA = {"dynlmc_drift": 0.093, "dynlmc_lag": 0.023, "dynlmc_regime": 0.884}
-ROWS = (*SINGLE, "progressive", "bo_weighted", "in_domain", "seasonal_naive")
+PER_DATASET = ("in_domain", "fine_tuned", "seasonal_naive")
+ROWS = (*SINGLE, "progressive", "bo_weighted", *PER_DATASET)
+FINE_TUNE_FROM = "progressive"
 MODEL = {"patch_len": 16, "d_model": 32, "n_heads": 4, "num_layers": 2, "dim_feedforward": 64}
 START, END = "<!-- synthetic_transfer:start -->", "<!-- synthetic_transfer:end -->"
 
@@ -109,8 +113,9 @@ def quiet_trainer(**kwargs):
     )
 
 
-def train(dm, seed: int, args) -> tuple[dict, float]:
-    """Fit a fresh ``ZeroShotForecaster`` on ``dm``'s training windows; its final weights."""
+def train(dm, seed: int, args, init: dict | None = None) -> tuple[dict, float]:
+    """Fit a ``ZeroShotForecaster`` (fresh, or starting from the weights ``init``) on ``dm``'s
+    training windows; its final weights and the fit time."""
     from functools import partial
 
     import lightning.pytorch as pl
@@ -121,14 +126,33 @@ def train(dm, seed: int, args) -> tuple[dict, float]:
 
     pl.seed_everything(seed, verbose=False)
     dm.setup("fit")
+    forecaster = ZeroShotForecaster(**facts(dm), **MODEL)
+    if init is not None:
+        forecaster.load_state_dict(init)
     module = ForecastModule(
-        ZeroShotForecaster(**facts(dm), **MODEL),
-        optimizer=partial(torch.optim.Adam, lr=args.lr),
-        num_samples=2,
+        forecaster, optimizer=partial(torch.optim.Adam, lr=args.lr), num_samples=2
     )
     start = time.perf_counter()
     quiet_trainer(max_steps=args.max_steps, max_epochs=-1, limit_val_batches=0).fit(module, dm)
     return module.forecaster.state_dict(), time.perf_counter() - start
+
+
+def pretrained(row: str, seed: int, args) -> tuple[dict, float]:
+    """The weights of pretraining row ``row`` (seed ``seed``), cached in
+    ``<runs-dir>/states/`` so that ``fine_tuned`` reuses the pretraining run's weights."""
+    import torch
+
+    path = args.runs_dir / "states" / f"{row}_seed{seed}_steps{args.max_steps}.pt"
+    if path.exists():
+        saved = torch.load(path, weights_only=True)
+        return saved["state"], saved["fit_seconds"]
+    host = datamodule(args.host, args, seed, train_source=source_options(row, args))
+    state, fit_s = train(host, seed, args)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    torch.save({"state": state, "fit_seconds": fit_s}, tmp)
+    tmp.replace(path)
+    return state, fit_s
 
 
 def evaluate(dataset: str, seed: int, args, state: dict | None) -> dict[str, float]:
@@ -178,8 +202,9 @@ def run_task(task: tuple[str, str, int], args) -> list[dict]:
                 **evaluate(dataset, seed, args, None),
             }
         ]
-    if row == "in_domain":
-        state, fit_s = train(datamodule(dataset, args, seed), seed, args)
+    if row in ("in_domain", "fine_tuned"):
+        init = pretrained(FINE_TUNE_FROM, seed, args)[0] if row == "fine_tuned" else None
+        state, fit_s = train(datamodule(dataset, args, seed), seed, args, init)
         return [
             {
                 **common,
@@ -188,8 +213,7 @@ def run_task(task: tuple[str, str, int], args) -> list[dict]:
                 **evaluate(dataset, seed, args, state),
             }
         ]
-    host = datamodule(args.host, args, seed, train_source=source_options(row, args))
-    state, fit_s = train(host, seed, args)
+    state, fit_s = pretrained(row, seed, args)
     return [
         {**common, "dataset": ds, "fit_seconds": fit_s, **evaluate(ds, seed, args, state)}
         for ds in args.datasets
@@ -200,7 +224,7 @@ def tasks(args) -> list[tuple[str, str, int]]:
     out = []
     for seed in args.seeds:
         for row in args.rows:
-            if row in ("in_domain", "seasonal_naive"):
+            if row in PER_DATASET:
                 if row == "seasonal_naive" and seed != args.seeds[0]:
                     continue  # deterministic forecast; its sampling noise is seeded anyway
                 out += [(row, ds, seed) for ds in args.datasets]

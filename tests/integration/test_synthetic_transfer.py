@@ -1,6 +1,6 @@
 """``scripts/synthetic_transfer.py`` end to end at a tiny budget on real etth1: pretraining rows
-evaluated zero-shot, the floor row, the table and the verdict, and a rerun that skips finished
-tasks."""
+evaluated zero-shot, the fine-tuned ceiling (from cached pretrained weights), the floor row, the
+table and the verdict, and a rerun that skips finished tasks."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def test_pretrain_evaluate_table_and_resume(tmp_path, data_root, monkeypatch):
     archive = tmp_path / "archive.jsonl"
     argv = [
         "--data-root", str(data_root), "--seeds", "1", "2", "--datasets", "etth1",
-        "--rows", "lmc", "dynlmc_drift", "seasonal_naive", "--max-steps", "2",
+        "--rows", "lmc", "dynlmc_drift", "fine_tuned", "seasonal_naive", "--max-steps", "2",
         "--batch-size", "4", "--corpus-samples", "2", "--corpus-length", "256",
         "--max-test-windows", "2", "--runs-dir", str(tmp_path / "runs"),
         "--archive", str(archive), "--out", str(out),
@@ -31,8 +31,11 @@ def test_pretrain_evaluate_table_and_resume(tmp_path, data_root, monkeypatch):
     script.main(argv)
     lines = [json.loads(x) for x in archive.read_text().splitlines()]
     assert sorted((r["row"], r["seed"]) for r in lines) == [
-        ("dynlmc_drift", 1), ("dynlmc_drift", 2), ("lmc", 1), ("lmc", 2), ("seasonal_naive", 1),
+        ("dynlmc_drift", 1), ("dynlmc_drift", 2), ("fine_tuned", 1), ("fine_tuned", 2),
+        ("lmc", 1), ("lmc", 2), ("seasonal_naive", 1),
     ]  # fmt: skip
+    states = sorted(p.name for p in (tmp_path / "runs" / "states").iterdir())
+    assert "progressive_seed1_steps2.pt" in states  # fine_tuned starts from these weights
     assert all(r["dataset"] == "etth1" and r["test_windows"] == 2 for r in lines)
     assert all(r["crps"] > 0 and r["mae"] > 0 for r in lines)
     text = out.read_text()
