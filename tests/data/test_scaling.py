@@ -35,6 +35,7 @@ def test_mean_scaling_is_gluonts_mean_absolute_value_with_zero_location():
     expected = [np.abs(values[observed[:, n], n]).mean() for n in range(values.shape[1])]
     np.testing.assert_allclose(scale.numpy(), expected)
     assert torch.equal(loc, torch.zeros(4, dtype=torch.float64))
+    assert loc.dtype == scale.dtype == torch.float64  # torch.equal ignores dtypes
 
 
 def test_none_is_the_identity_in_the_values_dtype():
@@ -42,6 +43,7 @@ def test_none_is_the_identity_in_the_values_dtype():
     loc, scale = fit_scaler(values, torch.ones_like(values, dtype=torch.bool), "none")
     assert torch.equal(loc, torch.zeros(3, dtype=torch.float64))
     assert torch.equal(scale, torch.ones(3, dtype=torch.float64))
+    assert loc.dtype == scale.dtype == torch.float64  # torch.equal ignores dtypes
 
 
 def test_a_single_observation_is_its_own_mean_and_gets_scale_one(caplog):
