@@ -82,3 +82,42 @@ def test_prob_corr_needs_history():
         )
     with pytest.warns(UserWarning, match="before the ``update``"):
         assert np.isnan(ProbCorr().compute().item())
+
+
+def test_prob_corr_with_two_series_scores_their_one_pair():
+    """N = 2: one pair, so the window score is the mean over samples of
+    ``|corr(truth) - corr(sample)|`` of that pair (np.corrcoef), and the window is valid."""
+    data = make_forecast(b=3, s=5, q=6, n=2, p=5, seed=7)
+    scores, valid = prob_corr(data["samples"], data["target"], data["past_target"])
+    assert valid.all()
+    x, y, h = (data[k].numpy() for k in ("samples", "target", "past_target"))
+    for w in range(3):
+        ref = pearson_prob_corr(x[w : w + 1], y[w : w + 1], h[w : w + 1])
+        assert scores[w].item() == pytest.approx(ref, rel=1e-9)
+
+
+def test_prob_corr_history_mask_alone_equals_dropping_those_steps():
+    """Only ``past_mask`` given (no horizon mask): the masked history steps are dropped."""
+    data = make_forecast(b=2, s=4, q=5, n=3, p=6, seed=8)
+    x, y, h = data["samples"], data["target"], data["past_target"]
+    past_mask = torch.ones(2, 6, 3, dtype=torch.bool)
+    past_mask[:, 2] = False
+    scores, valid = prob_corr(x, y, h, past_mask=past_mask)
+    expected, _ = prob_corr(x, y, h[:, [0, 1, 3, 4, 5]])
+    assert valid.all()
+    torch.testing.assert_close(scores, expected)
+
+
+def test_a_pair_observed_together_at_one_horizon_step_counts():
+    """Series 0 and 1 share exactly one observed horizon step: the pair is scored (valid
+    window), with correlations over the steps each pair has in common."""
+    data = make_forecast(b=1, s=4, q=4, n=2, p=5, seed=9)
+    mask = torch.tensor([[[True, False], [True, True], [False, True], [False, True]]])
+    scores, valid = prob_corr(data["samples"], data["target"], data["past_target"], mask=mask)
+    assert valid.tolist() == [True] and scores.item() > 0
+
+
+def test_prob_corr_of_no_windows_is_empty():
+    data = make_forecast(b=2, s=3, q=4, n=3, p=4, seed=10)
+    scores, valid = prob_corr(data["samples"][:0], data["target"][:0], data["past_target"][:0])
+    assert scores.shape == (0,) and valid.shape == (0,) and valid.dtype == torch.bool
