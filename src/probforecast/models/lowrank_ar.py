@@ -362,10 +362,12 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
             return draw.lowrank(torch.zeros_like(diag), factor, diag)
         assert self.correlation is not None  # a buffer exists only with likelihood: gls
         corr = self.correlation(hidden)  # C_{t+1} from the state at the step being predicted
-        rows = (*buffer, factor, diag, corr)  # each [(S B), ...]
+        chunks = (x.split(CONDITIONAL_ROWS_PER_SOLVE) for x in (*buffer, factor, diag, corr))
         parts = [
-            gls_conditional_next(*chunk[:3], *chunk[4:], mask_obs=chunk[3])
-            for chunk in zip(*(x.split(CONDITIONAL_ROWS_PER_SOLVE) for x in rows), strict=True)
+            gls_conditional_next(eta_b, factor_b, diag_b, factor_n, diag_n, corr_n, mask_obs=obs_b)
+            for eta_b, factor_b, diag_b, obs_b, factor_n, diag_n, corr_n in zip(
+                *chunks, strict=True
+            )
         ]
         self.pending_fallbacks += sum(int(part.num_fallbacks) for part in parts)
         loc, cov_factor = (torch.cat([getattr(p, k) for p in parts]) for k in ("loc", "cov_factor"))

@@ -18,7 +18,7 @@ from probforecast.distributions._cholesky import jitter_counts, reset_jitter_cou
 from probforecast.metrics import build_metric_collection
 from probforecast.metrics.functional import metric_threads
 from probforecast.models.base import Forecaster
-from probforecast.models.noise import SampleNoise
+from probforecast.models.noise import SampleNoise, seeded_global_rng
 from probforecast.utils.checkpoint_meta import (
     META_KEY,
     check_compatible,
@@ -222,9 +222,7 @@ class ForecastModule(pl.LightningModule):
     @contextlib.contextmanager
     def _seeded(self, seed: int):
         """Run the body on a forked global RNG seeded with ``seed`` (the outer stream is kept)."""
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
+        with seeded_global_rng(seed, self.device):
             yield
 
     def _window_seed(self, start: int | Tensor) -> int:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["SampleNoise"]
+__all__ = ["SampleNoise", "seeded_global_rng"]
 
 
 class SampleNoise:
@@ -64,11 +64,15 @@ class SampleNoise:
             )
         return noise
 
-    @property
-    def is_per_window(self) -> bool:
-        return self.generators is not None
-
     # ------------------------------------------------------------------ draws
+    def _window_axis(self, shape: Sequence[int], window_dim: int, where: str) -> int:
+        """``window_dim`` as a non-negative axis of ``shape``; raises, naming ``where``, unless
+        that axis has the batch's windows."""
+        dim = window_dim % len(shape) if len(shape) else 0
+        if not len(shape) or shape[dim] != self.batch_size:
+            raise ValueError(f"{where} {list(shape)} must be the batch's {self.batch_size} windows")
+        return dim
+
     def _draw(
         self,
         shape: Sequence[int],
@@ -76,12 +80,8 @@ class SampleNoise:
         draw: Callable[[tuple[int, ...], torch.Generator | None], Tensor],
     ) -> Tensor:
         shape = tuple(int(s) for s in shape)
-        dim = window_dim % len(shape) if shape else 0
-        if not shape or shape[dim] != self.batch_size:
-            raise ValueError(
-                f"SampleNoise: axis {window_dim} of the requested shape {list(shape)} must be "
-                f"the batch's {self.batch_size} windows"
-            )
+        where = f"SampleNoise: axis {window_dim} of the requested shape"
+        dim = self._window_axis(shape, window_dim, where)
         if self.generators is None:
             return draw(shape, None)
         per_window = shape[:dim] + shape[dim + 1 :]
@@ -143,23 +143,21 @@ class SampleNoise:
         """
         if self.generators is None:
             return torch._standard_gamma(concentration)
-        dim = window_dim % concentration.dim()
-        if concentration.shape[dim] != self.batch_size:
-            raise ValueError(
-                f"SampleNoise.standard_gamma: axis {window_dim} of {list(concentration.shape)} "
-                f"must be the batch's {self.batch_size} windows"
-            )
-        devices = [concentration.device] if concentration.device.type == "cuda" else []
+        where = f"SampleNoise.standard_gamma: axis {window_dim} of"
+        dim = self._window_axis(concentration.shape, window_dim, where)
         parts = []
         for alpha, gen in zip(concentration.unbind(dim), self.generators, strict=True):
             seed = int(torch.randint(0, 2**62, (), generator=gen, device=gen.device))
-            with _forked_global_rng(devices, seed):
+            with seeded_global_rng(seed, concentration.device):
                 parts.append(torch._standard_gamma(alpha))
         return torch.stack(parts, dim=dim)
 
 
 @contextlib.contextmanager
-def _forked_global_rng(devices: list[torch.device], seed: int):
-    with torch.random.fork_rng(devices=devices):
+def seeded_global_rng(seed: int, device: torch.device | str = "cpu"):
+    """Run the body on the global RNG forked and seeded with ``seed``; the outer stream (and
+    that of ``device`` when it is a CUDA device) is restored afterwards."""
+    device = torch.device(device)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         yield
