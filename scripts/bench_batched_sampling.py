@@ -32,9 +32,11 @@ import torch
 from probforecast.data.batch import ForecastBatch
 from probforecast.models import CWFlow, GaussianRNN, GPVar, VolDyVAE
 from probforecast.models.module import ForecastModule
+from probforecast.utils.markdown_block import block_markers, replace_marked_block
 
 N, P, Q, F = 8, 96, 24, 4
-START, END = "<!-- bench_batched_sampling:start -->", "<!-- bench_batched_sampling:end -->"
+BLOCK = "bench_batched_sampling"
+START, END = block_markers(BLOCK)
 
 
 def build_models() -> dict[str, torch.nn.Module]:
@@ -123,15 +125,6 @@ def table(rows: list[dict], args) -> str:
     return "\n".join(head + lines) + "\n"
 
 
-def write_block(path: Path, block: str) -> None:
-    text = path.read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"{path} has no {START} ... {END} markers")
-    before, rest = text.split(START, 1)
-    after = rest.split(END, 1)[1]
-    path.write_text(f"{before}{START}\n{block}{END}{after}")
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--windows", type=int, default=2000)
@@ -156,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     block = table(rows, args)
     print(block)
     if args.out is not None:
-        write_block(args.out, block)
+        replace_marked_block(args.out, BLOCK, block)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ import torch
 
 from probforecast.cli import ProbForecastCLI
 from probforecast.distributions import gls_options
+from probforecast.utils.markdown_block import replace_marked_block
 
 warnings.filterwarnings("ignore")
 torch.set_flush_denormal(True)  # as the CLI does
@@ -54,7 +55,7 @@ VARIANTS = {
     "covariance-autograd": {"method": "auto", "analytic_backward": False},
     "new": {"method": "auto", "analytic_backward": True},
 }
-START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+BLOCK = "bench"  # <!-- bench:start --> ... <!-- bench:end -->
 
 
 def build(config: str, data_root: str):
@@ -109,13 +110,12 @@ def load_average() -> str:
 
 
 def write_block(path: Path, block: str) -> None:
-    text = path.read_text() if path.exists() else ""
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + START + "\n" + block + "\n" + END + rest.split(END, 1)[1]
-    else:
-        text = block + "\n"
-    path.write_text(text)
+    """Replace the ``bench`` block of ``path``; a file without one (or no file) becomes the
+    block alone."""
+    try:
+        replace_marked_block(path, BLOCK, block)
+    except (FileNotFoundError, ValueError):
+        path.write_text(block + "\n")
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ from probforecast.data.diagnostics import (
 )
 from probforecast.data.loading import grouped_arrays, load_dataset
 from probforecast.data.synthetic.store import generate_sample
+from probforecast.utils.markdown_block import replace_marked_block
 from probforecast.viz.diagnostics import (
     correlation_drift_chart,
     dynlmc_sample_chart,
@@ -114,17 +115,7 @@ def main() -> None:
         f"synthetic: {args.samples} samples x {args.channels} channels\n\n{table}"
     )
     if args.doc:
-        write_table(Path(args.doc), table, args.marker)
-
-
-def write_table(doc: Path, table: str, marker: str = "realism-table") -> None:
-    """Replace the block between the ``marker`` comments of ``doc`` by ``table``."""
-    text = doc.read_text()
-    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
-    if start not in text or end not in text:
-        raise SystemExit(f"{doc} has no {start} ... {end} block to replace")
-    head, rest = text.split(start, 1)
-    doc.write_text(f"{head}{start}\n{table}\n{end}{rest.split(end, 1)[1]}")
+        replace_marked_block(args.doc, args.marker, table)
 
 
 if __name__ == "__main__":

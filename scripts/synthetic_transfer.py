@@ -43,6 +43,8 @@ import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from probforecast.utils.markdown_block import block_markers, replace_marked_block
+
 REPO = Path(__file__).resolve().parents[1]
 P, Q = 96, 24
 DATASETS = ("etth1", "etth2", "ettm1", "weather", "exchange_ltsf")
@@ -52,7 +54,8 @@ PER_DATASET = ("in_domain", "fine_tuned", "seasonal_naive")
 ROWS = (*SINGLE, "progressive", "bo_weighted", *PER_DATASET)
 FINE_TUNE_FROM = "progressive"
 MODEL = {"patch_len": 16, "d_model": 32, "n_heads": 4, "num_layers": 2, "dim_feedforward": 64}
-START, END = "<!-- synthetic_transfer:start -->", "<!-- synthetic_transfer:end -->"
+BLOCK = "synthetic_transfer"
+START, END = block_markers(BLOCK)
 
 
 def source_options(row: str, args):
@@ -91,13 +94,10 @@ def datamodule(dataset: str, args, seed: int, train_source=None):
 
 
 def facts(dm) -> dict:
-    return {
-        "target_dim": dm.target_dim,
-        "context_length": dm.context_length,
-        "prediction_length": dm.prediction_length,
-        "freq": dm.freq,
-        "num_time_features": dm.num_time_features,
-    }
+    """The data facts a forecaster is built with (what the CLI links from the data module)."""
+    from probforecast.cli import LINKED_DATA_FACTS
+
+    return {fact: getattr(dm, fact) for fact in LINKED_DATA_FACTS}
 
 
 def quiet_trainer(**kwargs):
@@ -329,14 +329,6 @@ def render(lines: list[dict], args) -> str:
     )
 
 
-def write_block(path: Path, block: str) -> None:
-    text = path.read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"{path} has no {START} ... {END} markers")
-    before, rest = text.split(START, 1)
-    path.write_text(f"{before}{START}\n{block}{END}{rest.split(END, 1)[1]}")
-
-
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
@@ -383,7 +375,7 @@ def main(argv: list[str] | None = None) -> None:
     block = render(read_lines(args.archive), args)
     print(block)
     if args.out is not None:
-        write_block(args.out, block)
+        replace_marked_block(args.out, BLOCK, block)
 
 
 if __name__ == "__main__":
