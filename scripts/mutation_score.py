@@ -12,7 +12,7 @@ install.
 Each run is appended to ``docs/results/mutation/<module>.json`` (date, commit, counts, every
 survivor with its diff line) and ``docs/mutation.md`` is regenerated from those files: the first
 and the latest score of each module and the latest survivors. A survivor that is equivalent or
-harmless is listed with its one-line reason in ``scripts/mutation_equivalent.toml`` (keyed by
+harmless is listed with its one-line reason in ``scripts/mutation_equivalent/<module>.toml`` (keyed by
 module and mutant name, with the mutated line, so a reason goes stale when the code moves);
 those, and survivors that only rewrote the text of a string literal (an error message; every
 ``{...}`` placeholder kept), are left out of the score's denominator:
@@ -44,7 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 SCRATCH = REPO / ".mutation"
 RESULTS = REPO / "docs" / "results" / "mutation"
 REPORT = REPO / "docs" / "mutation.md"
-EQUIVALENT = REPO / "scripts" / "mutation_equivalent.toml"
+EQUIVALENT = REPO / "scripts" / "mutation_equivalent"
 NOT_COPIED = ("notebooks/", "docs/", ".mutation/")
 
 
@@ -54,7 +54,11 @@ def registry() -> dict[str, dict[str, list[str]]]:
 
 
 def equivalents() -> dict[str, dict[str, dict[str, str]]]:
-    return tomllib.loads(EQUIVALENT.read_text()) if EQUIVALENT.exists() else {}
+    """Reasons per module: ``scripts/mutation_equivalent/<module>.toml`` maps mutant name to
+    ``{mutation, reason}``."""
+    return {
+        path.stem: tomllib.loads(path.read_text()) for path in sorted(EQUIVALENT.glob("*.toml"))
+    }
 
 
 def make_scratch(module: str, spec: dict[str, list[str]]) -> Path:
@@ -181,7 +185,7 @@ def message_text_only(original: str, mutation: str) -> bool:
 
 
 def classify(survivor: dict, reasons: dict[str, dict[str, str]]) -> tuple[str, str]:
-    """``(kind, verdict)``: ``equivalent`` (a reason in mutation_equivalent.toml whose mutated
+    """``(kind, verdict)``: ``equivalent`` (a reason in mutation_equivalent/<module>.toml whose mutated
     line still matches), ``message`` (only string-literal text changed), ``open`` or
     ``no tests``. The first two are left out of the score's denominator."""
     reason = reasons.get(survivor["name"], {})
@@ -270,7 +274,7 @@ def report() -> str:
         "`[tool.probforecast.mutation.modules]`) that reach the mutated function. "
         "score = (killed + timeout + segfault) / (total - skipped - equivalent - message-only): "
         "a survivor is *equivalent* only with a one-line reason in "
-        "`scripts/mutation_equivalent.toml`; *message-only* survivors rewrote nothing but the "
+        "`scripts/mutation_equivalent/<module>.toml`; *message-only* survivors rewrote nothing but the "
         "text of a string literal (an error message, every `{...}` placeholder kept; the tests "
         "match a message's key words, not every character). A message replaced by `None` or a "
         "changed placeholder stays open. "

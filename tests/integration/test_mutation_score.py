@@ -40,9 +40,9 @@ def test_scratch_copy_targets_one_module(tmp_path, monkeypatch):
 def test_report_scores_and_marks_stale_equivalences(tmp_path, monkeypatch):
     script = load_script()
     monkeypatch.setattr(script, "RESULTS", tmp_path)
-    equivalent = tmp_path / "equivalent.toml"
-    equivalent.write_text(
-        '["nn.revin"]\n'
+    equivalent = tmp_path / "equivalent"
+    equivalent.mkdir()
+    (equivalent / "nn.revin.toml").write_text(
         '"m.a" = { mutation = "x = 2", reason = "never read" }\n'
         '"m.b" = { mutation = "y = old", reason = "stale" }\n'
     )
