@@ -41,6 +41,7 @@ from pathlib import Path
 import torch
 
 from probforecast.cli import ProbForecastCLI
+from probforecast.utils.checkpoint_meta import read_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = ("etth1", "etth2")
@@ -191,7 +192,7 @@ def one_run(args, dataset: str, seed: int, base: str, prior: str) -> dict:
     callback = cli.trainer.checkpoint_callback
     best = callback.best_model_path
     best_score = float(callback.best_model_score) if callback.best_model_score is not None else None
-    best_epoch = int(torch.load(best, map_location="cpu", weights_only=True).get("epoch", -1))
+    best_epoch = int(read_checkpoint(best).get("epoch", -1))
     start = time.perf_counter()
     (result,) = cli.trainer.test(
         cli.model, datamodule=cli.datamodule, ckpt_path=best, verbose=False

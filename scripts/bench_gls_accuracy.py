@@ -84,11 +84,7 @@ def run_one(
             logger=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[]
         )
         module = (  # the final weights when the budget ended before the first validation
-            type(cli.model).load_from_checkpoint(
-                best, forecaster=cli.model.forecaster, weights_only=False
-            )
-            if best
-            else cli.model
+            type(cli.model).load(best) if best else cli.model
         )
         module.sample_seed = 1000 + repeat
         (result,) = tester.test(module, cli.datamodule, verbose=False)

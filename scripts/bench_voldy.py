@@ -42,6 +42,7 @@ from probforecast.models import VolDyVAE
 from probforecast.models.module import ForecastModule
 from probforecast.models.voldy.diagnostics import lag1_autocorrelation
 from probforecast.models.voldy.likelihoods import sample_noise
+from probforecast.utils.checkpoint_meta import read_checkpoint
 
 warnings.filterwarnings("ignore")
 torch.set_flush_denormal(True)
@@ -209,9 +210,8 @@ def run_accuracy(args) -> None:
                 cli.trainer.fit(cli.model, cli.datamodule)
                 fit_s = time.perf_counter() - start
                 best = cli.trainer.checkpoint_callback.best_model_path
-                module = type(cli.model).load_from_checkpoint(best, forecaster=cli.model.forecaster)
-                module.to(cli.model.device)
-                ckpt = torch.load(best, map_location="cpu", weights_only=True)
+                module = type(cli.model).load(best, map_location=cli.model.device)
+                ckpt = read_checkpoint(best)
                 best_epoch = int(ckpt.get("epoch", -2)) + 1  # 1-based
                 for protocol in PROTOCOLS:
                     data = protocol_datamodule(cli.datamodule, protocol, args)

@@ -42,9 +42,7 @@ def load_run(run_dir: Path):
         run=False,
     )
     best = json.loads((run_dir / "checkpoints" / "best.json").read_text())["best_model_path"]
-    module = ForecastModule.load_from_checkpoint(
-        best, forecaster=cli.model.forecaster, weights_only=True
-    ).eval()
+    module = ForecastModule.load(best)
     return module, cli.datamodule
 
 

@@ -110,14 +110,14 @@ def recorded_fit(out: Path) -> dict[str, object]:
     after fitting (killed while testing), from its checkpoints: steps and epochs of
     ``last.ckpt``, the best score of ``best.json``, and the fit time as the time between the
     run's ``config.yaml`` (written when fitting starts) and ``last.ckpt``."""
-    import torch
+    from probforecast.utils.checkpoint_meta import read_checkpoint
 
     result = out / "result.json"
     if result.exists():
         return {k: json.loads(result.read_text())[k] for k in FIT_FIELDS}
     best = json.loads((out / "checkpoints" / "best.json").read_text())
     last = out / "checkpoints" / "last.ckpt"
-    state = torch.load(last, weights_only=True, map_location="cpu")
+    state = read_checkpoint(last)
     return {
         "fit_seconds": last.stat().st_mtime - (out / "config.yaml").stat().st_mtime,
         "steps": int(state["global_step"]),
@@ -134,6 +134,7 @@ def worker(args) -> None:
     from probforecast.cli import QUIET_TRAINER_ARGS, ProbForecastCLI
     from probforecast.metrics.functional import window_mean_scores
     from probforecast.models.module import ForecastModule
+    from probforecast.utils.checkpoint_meta import read_checkpoint
 
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)  # as the CLI does
@@ -175,10 +176,8 @@ def worker(args) -> None:
             "epochs": int(cli.trainer.current_epoch),
             "best_val_loss": float(ckpt.best_model_score),
         }
-    module = ForecastModule.load_from_checkpoint(
-        best_path, forecaster=cli.model.forecaster, weights_only=True
-    ).eval()
-    best_epoch = int(torch.load(best_path, weights_only=True)["epoch"])
+    module = ForecastModule.load(best_path)
+    best_epoch = int(read_checkpoint(best_path)["epoch"])
     pl.seed_everything(seed, verbose=False)
     per_repeat: dict[str, list[float]] = {m: [] for m in METRICS}
     start = time.perf_counter()

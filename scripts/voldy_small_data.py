@@ -40,6 +40,7 @@ import torch
 
 from probforecast.cli import ProbForecastCLI
 from probforecast.metrics import build_metric_collection
+from probforecast.utils.checkpoint_meta import read_checkpoint
 
 warnings.filterwarnings("ignore")
 REPO = Path(__file__).resolve().parents[1]
@@ -169,8 +170,8 @@ def run(args) -> None:
                 cli.trainer.fit(cli.model, cli.datamodule)
                 fit_s = time.perf_counter() - start
                 best = cli.trainer.checkpoint_callback.best_model_path
-                ckpt = torch.load(best, map_location="cpu", weights_only=True)
-                module = type(cli.model).load_from_checkpoint(best, forecaster=cli.model.forecaster)
+                ckpt = read_checkpoint(best)
+                module = type(cli.model).load(best)
                 record = {
                     "dataset": dataset,
                     "variant": variant,

@@ -12,20 +12,16 @@
 ``context_length``, ``prediction_length``, ``freq``, ``num_time_features``), wraps it in
 ``ForecastModule``, runs a Lightning ``Trainer`` with the CLI's callbacks (best-CRPS checkpoint,
 fan charts, model views, system metrics), reloads the best weights and returns a ``Predictor``.
-Checkpoints written by ``fit`` carry the forecaster's class and arguments, so ``load`` needs
-nothing else; checkpoints of ``probforecast fit`` (CLI) are rebuilt from the run's
-``config.yaml``.
+Every checkpoint (of ``fit``, of ``probforecast fit`` or of a script) carries the forecaster's
+class and arguments and every module setting, so ``load`` (``ForecastModule.load``) needs
+nothing else.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
-import inspect
 import logging
 import os
-import pickle
-import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -36,9 +32,9 @@ import lightning.pytorch as pl
 import numpy as np
 import pandas as pd
 import torch
-import yaml
 
 from probforecast.callbacks import (
+    BEST_CRPS_CHECKPOINT,
     ForecastCheckpoint,
     ForecastPlot,
     ModelViews,
@@ -46,15 +42,14 @@ from probforecast.callbacks import (
     ThroughputProgressBar,
 )
 from probforecast.data.datamodule import ForecastDataModule
-from probforecast.models.base import Forecaster
+from probforecast.models.base import DATA_FACTS, Forecaster
+from probforecast.models.checkpoint_io import datamodule_from_checkpoint
 from probforecast.models.module import ForecastModule
+from probforecast.utils.checkpoint_meta import read_checkpoint
 from probforecast.utils.gluonts_interop import to_gluonts_forecasts, to_gluonts_targets
 from probforecast.viz import fan_chart
 
 log = logging.getLogger(__name__)
-
-SPEC_KEY = "probforecast_forecaster"
-DATA_FACTS = ("target_dim", "context_length", "prediction_length", "freq", "num_time_features")
 
 
 # ---------------------------------------------------------------------------- forecasts
@@ -253,16 +248,6 @@ def resolve_forecaster_class(forecaster: str | type) -> type:
     return cls
 
 
-class _RecordSpec(pl.Callback):
-    """Stores the forecaster's class path and arguments in every checkpoint (for ``load``)."""
-
-    def __init__(self, spec: dict[str, Any]) -> None:
-        self.spec = spec
-
-    def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
-        checkpoint[SPEC_KEY] = self.spec
-
-
 def fit(
     forecaster: str | type | Forecaster,
     datamodule: ForecastDataModule,
@@ -300,15 +285,11 @@ def fit(
     if isinstance(forecaster, Forecaster):
         if forecaster_kwargs:
             raise ValueError("pass forecaster keyword arguments only with a class or name")
-        model, spec = forecaster, None
+        model = forecaster
     else:
         cls = resolve_forecaster_class(forecaster)
         facts = {fact: getattr(datamodule, fact) for fact in DATA_FACTS}
         model = cls(**facts, **forecaster_kwargs)
-        spec = {
-            "class_path": f"{cls.__module__}.{cls.__qualname__}",
-            "init_args": {**facts, **forecaster_kwargs},
-        }
     module = ForecastModule(
         model,
         optimizer=partial(torch.optim.Adam, lr=lr),
@@ -316,18 +297,8 @@ def fit(
         val_num_samples=val_num_samples,
     )
     root = Path(root_dir)
-    checkpoint = ForecastCheckpoint(
-        dirpath=str(root / "checkpoints"),
-        monitor="val/crps",
-        mode="min",
-        save_last=True,
-        filename="epoch{epoch:03d}-crps{val/crps:.5f}",
-        auto_insert_metric_name=False,
-        enable_version_counter=False,
-    )
+    checkpoint = ForecastCheckpoint(dirpath=str(root / "checkpoints"), **BEST_CRPS_CHECKPOINT)
     extra: list[pl.Callback] = [checkpoint, SystemMetrics(), *callbacks]
-    if spec is not None:
-        extra.append(_RecordSpec(spec))
     if plots:
         extra += [ForecastPlot(), ModelViews()]
     if (trainer_kwargs or {}).get("enable_progress_bar", True):
@@ -353,95 +324,23 @@ def load(
     forecaster: Forecaster | None = None,
     map_location: str | torch.device = "cpu",
 ) -> Predictor:
-    """Rebuild a trained ``Predictor`` from a checkpoint of ``fit`` or of the CLI.
+    """Rebuild a trained ``Predictor`` from a checkpoint of ``fit``, of the CLI or of a script
+    (``ForecastModule.load``: every saved setting, ``weights_only=True``).
 
     Args:
         checkpoint_path: a ``.ckpt`` file.
         datamodule: data to predict on (default: rebuilt from the checkpoint's data arguments).
-        forecaster: an untrained instance of the right architecture, for checkpoints that carry
-            no forecaster spec and have no ``config.yaml`` in their run directory.
+        forecaster: an untrained instance of the right architecture, only for checkpoints that
+            carry no forecaster spec and have no ``config.yaml`` in their run directory.
         map_location: device to load on.
     """
     path = Path(checkpoint_path)
-    if not path.is_file():
-        raise ValueError(f"checkpoint {path} not found: pass the path of a .ckpt file")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise ValueError(
-            f"{path} is not a probforecast checkpoint that loads with torch.load(weights_only="
-            f"True) (it holds objects other than tensors and plain data, which could run code): "
-            f"{err}"
-        ) from err
     if datamodule is None:
-        hparams = ckpt.get("datamodule_hyper_parameters")
-        if hparams is None:
-            raise ValueError(f"{path} holds no data module arguments: pass datamodule=")
-        datamodule = datamodule_from_hparams(dict(hparams))
-    if forecaster is None:
-        forecaster = _rebuild_forecaster(ckpt, path, datamodule)
-    module = ForecastModule(forecaster, **module_settings(ckpt))
-    module.load_state_dict(ckpt["state_dict"])
-    module.to(map_location)
-    return Predictor(module.eval(), datamodule, str(path))
-
-
-def module_settings(ckpt: dict) -> dict[str, Any]:
-    """Every ``ForecastModule`` argument saved in the checkpoint's hyperparameters, except the
-    components rebuilt separately (forecaster, optimizer and scheduler factories)."""
-    accepted = set(inspect.signature(ForecastModule).parameters) - {
-        "forecaster",
-        "optimizer",
-        "lr_scheduler",
-    }
-    return {k: v for k, v in dict(ckpt.get("hyper_parameters", {})).items() if k in accepted}
-
-
-def datamodule_from_hparams(hparams: dict[str, Any]) -> ForecastDataModule:
-    """``ForecastDataModule`` from the arguments a checkpoint saved (unknown keys dropped; option
-    blocks saved as plain dicts turned back into their dataclasses)."""
-    hints = typing.get_type_hints(ForecastDataModule.__init__)
-    kwargs = {}
-    for name in inspect.signature(ForecastDataModule).parameters:
-        if name not in hparams:
-            continue
-        value = hparams[name]
-        if isinstance(value, dict):
-            hint = hints.get(name)
-            options = [
-                t
-                for t in (hint, *typing.get_args(hint))
-                if isinstance(t, type) and dataclasses.is_dataclass(t)
-            ]
-            value = options[0](**value) if options else value
-        kwargs[name] = value
-    return ForecastDataModule(**kwargs)
-
-
-def _rebuild_forecaster(ckpt: dict, path: Path, dm: ForecastDataModule) -> Forecaster:
-    spec = ckpt.get(SPEC_KEY)
-    if spec is None:
-        config = _find_run_config(path)
-        if config is None:
-            raise ValueError(
-                f"{path} carries no forecaster spec and no config.yaml was found in its run "
-                "directory: pass forecaster= (an instance of the trained architecture)"
-            )
-        spec = yaml.safe_load(config.read_text())["model"]["forecaster"]
-        init = dict(spec.get("init_args") or {})
-        init.update({fact: getattr(dm, fact) for fact in DATA_FACTS})  # linked by the CLI
-        spec = {"class_path": spec["class_path"], "init_args": init}
-    cls = resolve_forecaster_class(spec["class_path"])
-    return cls(**spec["init_args"])
-
-
-def _find_run_config(path: Path) -> Path | None:
-    """``config.yaml`` of a CLI run: ``<root>/checkpoints/x.ckpt`` -> ``<root>/config.yaml``."""
-    for folder in (path.parent, path.parent.parent):
-        candidate = folder / "config.yaml"
-        if candidate.is_file():
-            return candidate
-    return None
+        datamodule = datamodule_from_checkpoint(read_checkpoint(path), path)
+    module = ForecastModule.load(
+        path, forecaster=forecaster, datamodule=datamodule, map_location=map_location
+    )
+    return Predictor(module, datamodule, str(path))
 
 
 def _make_logger(kind: str, root: Path) -> Any:

@@ -19,6 +19,7 @@ from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
 from probforecast.callbacks import (
+    BEST_CRPS_CHECKPOINT,
     ForecastCheckpoint,
     ForecastPlot,
     ModelViews,
@@ -29,19 +30,14 @@ from probforecast.callbacks import (
 )
 from probforecast.data.datamodule import ForecastDataModule
 from probforecast.data.errors import DataError
+from probforecast.models.base import DATA_FACTS
 from probforecast.models.module import ForecastModule
 from probforecast.utils.checkpoint_meta import check_checkpoint_file
 from probforecast.utils.numerics import NonFiniteError
 
 log = logging.getLogger("probforecast")
 
-LINKED_DATA_FACTS = (
-    "target_dim",
-    "context_length",
-    "prediction_length",
-    "freq",
-    "num_time_features",
-)
+LINKED_DATA_FACTS = DATA_FACTS  # linked from data.* into model.forecaster.init_args.*
 DEFAULT_ROOT = "runs/default"
 
 
@@ -104,17 +100,7 @@ class ProbForecastCLI(LightningCLI):
                 f"data.{fact}", f"model.forecaster.init_args.{fact}", apply_on="instantiate"
             )
         parser.add_lightning_class_args(ForecastCheckpoint, "checkpoint")
-        parser.set_defaults(
-            {
-                "checkpoint.monitor": "val/crps",
-                "checkpoint.mode": "min",
-                "checkpoint.save_last": True,
-                "checkpoint.save_top_k": 1,
-                "checkpoint.filename": "epoch{epoch:03d}-crps{val/crps:.5f}",
-                "checkpoint.auto_insert_metric_name": False,
-                "checkpoint.enable_version_counter": False,
-            }
-        )
+        parser.set_defaults({f"checkpoint.{k}": v for k, v in BEST_CRPS_CHECKPOINT.items()})
         parser.add_lightning_class_args(ForecastPlot, "forecast_plot")
         parser.add_lightning_class_args(SamplesWriter, "prediction_writer")
         parser.add_lightning_class_args(ModelViews, "model_views")

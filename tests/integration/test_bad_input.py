@@ -171,7 +171,7 @@ def test_checkpoint_of_another_model(tmp_path, capsys, checkpoint):
             str(checkpoint),
         ],
     )
-    assert "holds a probforecast.models.gaussian_rnn.GaussianRNN model" in err
+    assert "holds a probforecast.models.GaussianRNN model" in err
     assert "SeasonalNaive" in err
 
 

@@ -20,6 +20,7 @@ from probforecast.models import (
     ZeroShotForecaster,
 )
 from probforecast.models.noise import SampleNoise
+from probforecast.utils.init_spec import build_from_spec
 
 FORECASTERS: dict[str, tuple[type[Forecaster], dict]] = {
     "seasonal_naive": (SeasonalNaive, {}),
@@ -258,3 +259,28 @@ def test_batched_per_window_noise_equals_each_window_sampled_alone(name, datamod
     moved = model.sample(batch, 5, noise=SampleNoise.per_window([7] + seeds[1:]))
     torch.testing.assert_close(moved[1:], together[1:], rtol=1e-4, atol=1e-5)
     assert not torch.allclose(moved[0], together[0])
+
+
+@pytest.mark.parametrize("name", sorted(FORECASTERS))
+def test_init_spec_rebuilds_the_same_architecture(name, datamodule, tmp_path):
+    """What checkpoints store to rebuild a forecaster: plain data that survives
+    ``torch.load(weights_only=True)``, naming the class by its public path, and rebuilding the
+    same parameters (same names, shapes and, from the same seed, values)."""
+    torch.manual_seed(0)
+    model = build(name, datamodule)
+    spec = model.init_spec()
+    assert spec["class_path"] == f"probforecast.models.{type(model).__name__}"
+    assert spec["init_args"]["target_dim"] == datamodule.target_dim
+    for key, value in FORECASTERS[name][1].items():
+        assert spec["init_args"][key] == value
+    torch.save(spec, tmp_path / "spec.pt")
+    reread = torch.load(tmp_path / "spec.pt", weights_only=True)
+    torch.manual_seed(0)
+    rebuilt = build_from_spec(reread)
+    assert type(rebuilt) is type(model) and rebuilt.init_spec() == spec
+    expected = model.state_dict()
+    got = rebuilt.state_dict()
+    assert list(got) == list(expected)
+    for key, value in expected.items():
+        if isinstance(value, torch.Tensor):
+            torch.testing.assert_close(got[key], value, rtol=0, atol=0)

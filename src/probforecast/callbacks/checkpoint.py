@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 from weakref import proxy
 
 import lightning.pytorch as pl
@@ -19,6 +20,18 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from probforecast.utils.atomic import atomic_replace, atomic_write
 
 BEST_FILE = "best.json"
+
+#: Checkpointing of every training run, CLI and API alike: the lowest ``val/crps`` and
+#: ``last.ckpt``, named by epoch and score.
+BEST_CRPS_CHECKPOINT: dict[str, Any] = {
+    "monitor": "val/crps",
+    "mode": "min",
+    "save_last": True,
+    "save_top_k": 1,
+    "filename": "epoch{epoch:03d}-crps{val/crps:.5f}",
+    "auto_insert_metric_name": False,
+    "enable_version_counter": False,
+}
 
 
 def temporary_path(filepath: str) -> str:

@@ -8,9 +8,14 @@ from torch import Tensor, nn
 
 from probforecast.data.batch import ForecastBatch
 from probforecast.models.noise import SampleNoise
+from probforecast.utils.init_spec import RecordsInitArgs
+
+#: Constructor arguments every forecaster takes from the data (linked by the CLI, passed by the
+#: API); configs never repeat them.
+DATA_FACTS = ("target_dim", "context_length", "prediction_length", "freq", "num_time_features")
 
 
-class Forecaster(nn.Module, ABC):
+class Forecaster(RecordsInitArgs, nn.Module, ABC):
     """A probabilistic multivariate forecaster working in scaled space.
 
     The data facts below are linked from the DataModule by the CLI; configs never repeat them.
@@ -27,6 +32,11 @@ class Forecaster(nn.Module, ABC):
     ``ForecastModule`` samples a whole batch in one call with one random stream per window.
     ``False`` (the default, e.g. a model that calls ``torch.randn`` itself): the module calls
     ``sample`` once per window on the re-seeded global RNG.
+
+    Every forecaster records its constructor arguments (``init_spec()``, see
+    ``probforecast.utils.init_spec``); ``ForecastModule`` stores them in its checkpoints, so
+    ``ForecastModule.load(path)`` rebuilds the model with no config. Arguments should therefore
+    be plain data (numbers, strings, lists, dicts) or recorded components.
     """
 
     per_window_noise: bool = False

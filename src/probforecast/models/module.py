@@ -6,7 +6,8 @@ import contextlib
 import inspect
 import logging
 from functools import partial
-from typing import Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Self
 
 import lightning.pytorch as pl
 import torch
@@ -18,6 +19,7 @@ from probforecast.distributions._cholesky import jitter_counts, reset_jitter_cou
 from probforecast.metrics import build_metric_collection
 from probforecast.metrics.functional import metric_threads
 from probforecast.models.base import Forecaster
+from probforecast.models.checkpoint_io import FORECASTER_SPEC_KEY, forecaster_spec, load_module
 from probforecast.models.noise import SampleNoise, seeded_global_rng
 from probforecast.utils.checkpoint_meta import (
     META_KEY,
@@ -32,6 +34,9 @@ from probforecast.utils.numerics import (
     non_finite_parameters,
 )
 from probforecast.utils.resumable import fit_progress, make_resumable
+
+if TYPE_CHECKING:
+    from probforecast.data.datamodule import ForecastDataModule
 
 log = logging.getLogger(__name__)
 TRAIN_SEED_KEY = "probforecast_train_seed"
@@ -193,8 +198,28 @@ class ForecastModule(pl.LightningModule):
             train_dataloader.__dict__["_unwrapped"] = original  # a function attribute
             datamodule.train_dataloader = train_dataloader
 
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        forecaster: Forecaster | None = None,
+        datamodule: ForecastDataModule | None = None,
+        map_location: str | torch.device = "cpu",
+    ) -> Self:
+        """The trained module saved at ``path`` (``.ckpt`` of ``probforecast fit``, the API or a
+        script), with every saved setting, in eval mode; read with ``weights_only=True``.
+        ``forecaster``: an untrained instance, only for checkpoints without a stored spec (see
+        ``models/checkpoint_io.py``); ``datamodule``: its data facts, for the same case."""
+        return load_module(
+            cls, path, forecaster=forecaster, datamodule=datamodule, map_location=map_location
+        )
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint[META_KEY] = forecaster_meta(self.forecaster)
+        checkpoint[META_KEY] = {
+            **forecaster_meta(self.forecaster),
+            FORECASTER_SPEC_KEY: forecaster_spec(self.forecaster),
+        }
         checkpoint[TRAIN_SEED_KEY] = self._train_seed
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:

@@ -1,7 +1,7 @@
-"""What a probforecast checkpoint is for, and a safe check of a checkpoint file before use.
+"""What a probforecast checkpoint is for, and the one safe way to read a checkpoint file.
 
 ``ForecastModule.on_save_checkpoint`` stores ``checkpoint["probforecast"]`` = the forecaster's
-class and data geometry (target_dim, context/prediction length); loading it into another
+class (by its stable name, ``probforecast.utils.init_spec.stable_class_path``) and data geometry (target_dim, context/prediction length); loading it into another
 forecaster class or another ``target_dim`` then fails with one line saying so, instead of a
 wall of ``state_dict`` key/size mismatches. Checkpoints are read with ``weights_only=True``:
 the only non-tensor objects we store (the DataModule's option dataclasses) are allow-listed.
@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from probforecast.data.errors import DataError
+from probforecast.utils.init_spec import resolve_class_path, stable_class_path
 
 META_KEY = "probforecast"
 GEOMETRY = ("target_dim", "context_length", "prediction_length")
@@ -34,8 +35,7 @@ def register_safe_globals() -> None:
 
 def forecaster_meta(forecaster: torch.nn.Module) -> dict[str, object]:
     """``{"forecaster": "pkg.Class", "target_dim": ..., ...}`` for the checkpoint."""
-    cls = type(forecaster)
-    meta: dict[str, object] = {"forecaster": f"{cls.__module__}.{cls.__qualname__}"}
+    meta: dict[str, object] = {"forecaster": stable_class_path(type(forecaster))}
     for key in GEOMETRY:
         value = getattr(forecaster, key, None)
         if isinstance(value, int):
@@ -48,7 +48,7 @@ def check_compatible(stored: dict | None, forecaster: torch.nn.Module, source: s
     if stored is None:
         return  # checkpoints written before the meta existed: Lightning's own checks apply
     current = forecaster_meta(forecaster)
-    if stored.get("forecaster") != current["forecaster"]:
+    if not _same_class(stored.get("forecaster"), type(forecaster)):
         raise DataError(
             f"checkpoint {source} holds a {stored.get('forecaster')} model, but the config builds "
             f"a {current['forecaster']}; use the config the checkpoint was trained with"
@@ -61,23 +61,43 @@ def check_compatible(stored: dict | None, forecaster: torch.nn.Module, source: s
             )
 
 
-def check_checkpoint_file(path: str | Path) -> None:
-    """Raise ``DataError`` unless ``path`` is a readable Lightning checkpoint (loaded with
-    ``weights_only=True``, memory-mapped, so nothing in it is executed)."""
+def _same_class(stored: object, cls: type) -> bool:
+    """The stored name resolves to ``cls`` (a checkpoint written when the class lived in another
+    module still matches through its stable public name)."""
+    if not isinstance(stored, str):
+        return False
+    try:
+        return resolve_class_path(stored) is cls
+    except ValueError:
+        return False
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """The checkpoint dict, read with ``torch.load(weights_only=True)`` (nothing in the file is
+    executed); ``DataError`` naming the file when it is missing, unreadable or not a Lightning
+    checkpoint. Every probforecast reader (CLI, API, ``ForecastModule.load``, CW-Gen's JMCE
+    loading, the scripts) goes through here."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"checkpoint {path} does not exist; pass a .ckpt file, 'best' or 'last'")
+        raise DataError(f"checkpoint {path} not found; pass a .ckpt file, 'best' or 'last'")
     register_safe_globals()
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True, mmap=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
         reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
         raise DataError(
-            f"checkpoint {path} cannot be read safely as a probforecast checkpoint ({reason}); "
-            "pass a .ckpt file written by `probforecast fit`"
+            f"checkpoint {path} cannot be read safely as a probforecast checkpoint with "
+            f"torch.load(weights_only=True) ({reason}); pass a .ckpt file written by "
+            "`probforecast fit`"
         ) from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise DataError(
             f"checkpoint {path} is not a Lightning checkpoint (no 'state_dict' entry); pass a "
             ".ckpt file written by `probforecast fit`"
         )
+    return checkpoint
+
+
+def check_checkpoint_file(path: str | Path) -> None:
+    """Raise ``DataError`` unless ``path`` is a readable Lightning checkpoint."""
+    read_checkpoint(path)

@@ -50,6 +50,7 @@ from probforecast.models.cwgen.whitening import (
     floored_cholesky,
 )
 from probforecast.models.noise import SampleNoise
+from probforecast.utils.checkpoint_meta import read_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +79,7 @@ def load_jmce_state(jmce: JMCE, path: str) -> None:
     file = Path(path).expanduser()
     if not file.is_file():
         raise ValueError(_missing_jmce_message(str(file)))
-    ckpt = torch.load(file, map_location="cpu", weights_only=True)
-    state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict):
-        raise ValueError(f"jmce_checkpoint {str(file)!r} holds no state_dict")
+    state = read_checkpoint(file)["state_dict"]
     prefix = "forecaster."
     own = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     extra = own.get("_extra_state")

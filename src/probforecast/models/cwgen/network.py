@@ -40,10 +40,12 @@ from typing import Any, cast, overload
 
 from torch import Tensor, nn
 
+from probforecast.utils.init_spec import RecordsInitArgs
+
 DATA_FACTS = ("target_dim", "context_length", "prediction_length", "num_time_features")
 
 
-class GeneratorNetwork(nn.Module):
+class GeneratorNetwork(RecordsInitArgs, nn.Module):
     """Base of the networks (module docstring); ``condition`` defaults to computing nothing."""
 
     def condition(self, history: Tensor, future_time_feat: Tensor) -> Tensor | None:

@@ -1,0 +1,134 @@
+"""Components that remember how they were built, so a checkpoint can rebuild them.
+
+A class deriving from :class:`RecordsInitArgs` (every ``Forecaster`` and every CW generator
+network) records the arguments of its outermost constructor call, defaults included, as a spec
+
+    {"class_path": "probforecast.models.GPVar", "init_args": {"target_dim": 8, ...}}
+
+made of plain data only (``None``, ``bool``, ``int``, ``float``, ``str``, lists, string-keyed
+dicts; an argument that is itself a recorded component becomes ``{"component": its spec}``, so
+a dict argument that merely looks like a spec, e.g. CW-Gen's ``network``, stays a dict), so it is stored in a checkpoint that loads with
+``torch.load(weights_only=True)``. ``class_path`` is the class's *stable* name: the shortest
+package that exports it under its own name (``probforecast.models.GPVar``, not
+``probforecast.models.gpvar.GPVar``), so moving a file inside the package keeps old
+checkpoints loadable as long as the public name stays.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+from typing import Any
+
+_SPEC_ATTR = "_probforecast_init_spec"
+_PLAIN = (type(None), bool, int, float, str)
+_COMPONENT = "component"
+
+
+class UnencodableArgument(TypeError):
+    """A constructor argument that is not plain data (so the spec cannot be stored)."""
+
+
+class RecordsInitArgs:
+    """Mixin: ``init_spec()`` gives the class path and the arguments the instance was built with."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _recording(cls.__dict__["__init__"])  # type: ignore[method-assign]
+
+    def init_spec(self) -> dict[str, Any]:
+        """``{"class_path", "init_args"}`` of this instance; raises ``UnencodableArgument`` when
+        an argument is not plain data or a ``RecordsInitArgs`` component."""
+        recorded = self.__dict__.get(_SPEC_ATTR)
+        if recorded is None:
+            raise UnencodableArgument(
+                f"{type(self).__name__} was not built through its constructor; no spec recorded"
+            )
+        cls, arguments = recorded
+        return {
+            "class_path": stable_class_path(cls),
+            "init_args": {name: _encode(value, name) for name, value in arguments.items()},
+        }
+
+
+def _recording(init):
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def recording_init(self, *args: Any, **kwargs: Any) -> None:
+        if _SPEC_ATTR not in self.__dict__:  # the outermost (most derived) constructor call
+            bound = signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            arguments: dict[str, Any] = {}
+            for name, param in list(signature.parameters.items())[1:]:
+                if param.kind is inspect.Parameter.VAR_KEYWORD:
+                    arguments.update(bound.arguments.get(name, {}))
+                elif param.kind is inspect.Parameter.VAR_POSITIONAL:
+                    if bound.arguments.get(name):
+                        raise TypeError(f"{type(self).__name__} takes no *{name} arguments")
+                else:
+                    arguments[name] = bound.arguments[name]
+            self.__dict__[_SPEC_ATTR] = (type(self), arguments)
+        init(self, *args, **kwargs)
+
+    return recording_init
+
+
+def _encode(value: Any, where: str) -> Any:
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, list | tuple):
+        return [_encode(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: _encode(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, RecordsInitArgs):
+        return {_COMPONENT: value.init_spec()}
+    raise UnencodableArgument(
+        f"argument {where} = {type(value).__name__} is not plain data (None, bool, int, float, "
+        "str, list, dict) or a component with a recorded spec"
+    )
+
+
+def stable_class_path(cls: type) -> str:
+    """``package.Name`` for the shortest parent package of ``cls`` that exports it under its own
+    name, else ``module.QualName``."""
+    parts = cls.__module__.split(".")
+    for depth in range(1, len(parts)):
+        package = ".".join(parts[:depth])
+        try:
+            exported = getattr(importlib.import_module(package), cls.__name__, None)
+        except ImportError:
+            continue
+        if exported is cls:
+            return f"{package}.{cls.__name__}"
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def resolve_class_path(class_path: str) -> type:
+    """The class a ``package.module.Class`` path names; ``ValueError`` naming the path if none."""
+    module, _, name = class_path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name) if module else None
+    except ImportError:
+        cls = None
+    if not isinstance(cls, type):
+        raise ValueError(f"class_path {class_path!r} names no importable class")
+    return cls
+
+
+def build_from_spec(spec: dict[str, Any]) -> Any:
+    """Rebuild a component from ``init_spec()``'s output (nested specs rebuilt first)."""
+    cls = resolve_class_path(spec["class_path"])
+    return cls(**{name: _decode(value) for name, value in spec["init_args"].items()})
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if isinstance(value, dict):
+        if set(value) == {_COMPONENT}:
+            return build_from_spec(value[_COMPONENT])
+        return {k: _decode(v) for k, v in value.items()}
+    return value
