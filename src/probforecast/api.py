@@ -180,8 +180,9 @@ class Predictor:
                     out.append(batch.unscale(module.draw_samples(batch, count)).cpu())
                     starts.append(batch.window_start.cpu())
                     ids.append(batch.series_ids.cpu())
-                    truth.append(_raw(batch, batch.future_target, batch.future_observed))
-                    history.append(_raw(batch, batch.past_target, batch.past_observed))
+                    past, future = batch.raw_targets(unobserved_as_nan=True)
+                    truth.append(future.double().cpu())
+                    history.append(past.double().cpu())
                     if max_windows is not None and sum(len(s) for s in starts) >= max_windows:
                         break
         finally:
@@ -219,12 +220,6 @@ class Predictor:
         """Fan chart of test ``window`` (see ``Forecast.plot``)."""
         forecast = self.predict(num_samples=num_samples, max_windows=window + 1)
         return forecast.plot(window, series, max_history=4 * forecast.samples.shape[2])
-
-
-def _raw(batch, values: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
-    """Raw-scale ``[B, T, N]`` float64 with NaN where unobserved."""
-    raw = batch.unscale(values).double()
-    return torch.where(observed, raw, torch.nan).cpu()
 
 
 # ---------------------------------------------------------------------------- fit / load

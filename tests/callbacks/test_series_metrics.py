@@ -1,5 +1,5 @@
-"""Per-series test metrics: ``point_parts``/``series_sums``/``series_table_rows`` against naive
-loops with properscoring's CRPS and numpy quantiles."""
+"""Per-series test metrics (``metrics/series.py``, logged by ``SeriesMetricsTable``) against
+naive loops with properscoring's CRPS and numpy quantiles."""
 
 from __future__ import annotations
 
@@ -7,15 +7,16 @@ import numpy as np
 import properscoring
 import torch
 
-from probforecast.callbacks.series_metrics import (
-    COLUMNS,
+from probforecast.metrics.series import (
+    SeriesMetrics,
     point_parts,
+    series_columns,
     series_sums,
     series_table_rows,
 )
 
 
-def naive_rows(samples, target, mask, ids, num_series):
+def naive_rows(samples, target, mask, ids, num_series, level=0.9):
     """Loop over windows, horizon and columns; accumulate per dataset series."""
     acc = {i: {"crps": 0.0, "err": 0.0, "abs": 0.0, "hit": 0, "n": 0} for i in range(num_series)}
     b, _, q, n = samples.shape
@@ -29,7 +30,7 @@ def naive_rows(samples, target, mask, ids, num_series):
                 a["crps"] += properscoring.crps_ensemble(y, x)
                 a["err"] += abs(np.median(x) - y)
                 a["abs"] += abs(y)
-                lo, hi = np.quantile(x, [0.05, 0.95])
+                lo, hi = np.quantile(x, [(1 - level) / 2, (1 + level) / 2])
                 a["hit"] += int(lo <= y <= hi)
                 a["n"] += 1
     rows = []
@@ -64,7 +65,7 @@ def test_series_table_matches_naive_loops_with_subsets_and_missing_values():
     sums = series_sums(parts, torch.tensor(ids), num_series)
     rows = series_table_rows(sums, [f"s{i}" for i in range(num_series)])
     expected = naive_rows(samples, target, mask, ids, num_series)
-    assert len(rows[0]) == len(COLUMNS)
+    assert len(rows[0]) == len(series_columns(0.9))
     for got, want in zip(rows, expected, strict=True):
         assert got[0] == want[0] and got[-1] == want[-1]
         np.testing.assert_allclose(got[1:-1], want[1:-1], rtol=1e-10, equal_nan=True)
@@ -103,6 +104,48 @@ def test_probforecast_test_draws_every_window_once(tmp_path):
         enable_model_summary=False,
         default_root_dir=str(tmp_path),
     )
-    trainer.test(ForecastModule(forecaster, num_samples=4), datamodule=dm)
+    module = ForecastModule(forecaster, num_samples=4, interval_level=0.8)
+    trainer.test(module, datamodule=dm)
     assert sum(calls) == len(dm.split.test_starts) == 5
-    assert table.sums is not None and float(table.sums[:, -1].sum()) == 5 * 6 * 3
+    sums = module.test_series_metrics.sums
+    assert float(sums[:, -1].sum()) == 5 * 6 * 3
+    header, *rows = table.last_path.read_text().splitlines()
+    assert header.split(",") == series_columns(0.8) and "coverage80" in header
+    assert len(rows) == 3
+    ratios = module.test_series_metrics.compute()
+    for row, expected in zip(rows, ratios.tolist(), strict=True):
+        np.testing.assert_allclose([float(v) for v in row.split(",")[1:-1]], expected, rtol=1e-9)
+
+
+def test_series_metric_is_independent_of_batching_and_merges_by_sum():
+    """Any interval level; the same sums whether updated at once, window by window, or in two
+    metrics merged as DDP's sum reduction merges them."""
+    rng = np.random.default_rng(1)
+    b, s, q, n, num_series = 4, 11, 3, 2, 4
+    samples = torch.tensor(rng.normal(size=(b, s, q, n)))
+    target = torch.tensor(rng.normal(size=(b, q, n)))
+    mask = torch.tensor(rng.random((b, q, n)) > 0.2)
+    ids = torch.tensor(np.stack([rng.permutation(num_series)[:n] for _ in range(b)]))
+    whole = SeriesMetrics(num_series, level=0.7)
+    whole.update(samples, target, mask, ids)
+    expected = naive_rows(samples.numpy(), target.numpy(), mask.numpy(), ids.numpy(), 4, 0.7)
+    np.testing.assert_allclose(
+        whole.compute().numpy(), np.array([r[1:-1] for r in expected]), rtol=1e-10
+    )
+    first, second = SeriesMetrics(num_series, 0.7), SeriesMetrics(num_series, 0.7)
+    for w in range(b):
+        (first if w < 2 else second).update(
+            samples[w : w + 1], target[w : w + 1], mask[w : w + 1], ids[w : w + 1]
+        )
+    first.merge_state(second)
+    torch.testing.assert_close(first.sums, whole.sums)
+
+
+def test_series_metric_rejects_ids_outside_the_dataset():
+    metric = SeriesMetrics(3)
+    samples, target = torch.zeros(1, 2, 1, 2), torch.zeros(1, 1, 2)
+    mask = torch.ones(1, 1, 2, dtype=torch.bool)
+    with np.testing.assert_raises_regex(ValueError, r"series_ids must lie in \[0, 3\)"):
+        metric.update(samples, target, mask, torch.tensor([[0, 3]]))
+    with np.testing.assert_raises_regex(ValueError, r"series_ids must be \[B, N\]"):
+        metric.update(samples, target, mask, torch.tensor([0, 1]))

@@ -244,3 +244,56 @@ def test_ltsf_csv_values_match_pandas(data_root, cache_dir):
         dm.prepared.raw_values.numpy(), frame.drop(columns="date").to_numpy()
     )
     assert dm.series_names == list(frame.columns[1:])
+
+
+def test_every_batch_carries_each_series_test_range_std(tmp_path):
+    """``ForecastBatch.series_std`` (what normalised metrics divide by) is each series' raw-scale
+    population std over the test range, observed entries only, on every loader and for series
+    subsets; the module reads it from the batch, not from the data module."""
+    frame = _hourly_frame(length=500, series=4, seed=1)
+    frame.loc[430:440, "s2"] = np.nan  # inside the test range
+    dm = ForecastDataModule(
+        str(_write_csv(tmp_path / "std.csv", frame)),
+        context_length=24,
+        prediction_length=12,
+        batch_size=5,
+        num_series_per_batch=2,
+        cache_dir=str(tmp_path / "c"),
+    )
+    dm.setup("fit")
+    starts = dm.split.test_starts
+    test_range = frame.iloc[starts[0] : starts[-1] + 12, 1:].to_numpy(dtype=float)
+    expected = torch.tensor(np.nanstd(test_range, axis=0), dtype=torch.float32)
+    torch.testing.assert_close(dm.series_test_std, expected)
+    test_batch = next(iter(dm.test_dataloader()))
+    torch.testing.assert_close(test_batch.series_std, expected.expand(len(test_batch.loc), 4))
+    train_batch = next(iter(dm.train_dataloader()))
+    torch.testing.assert_close(train_batch.series_std, expected[train_batch.series_ids])
+    assert torch.equal(train_batch.to("cpu").series_std, train_batch.series_std)
+    picked = test_batch.select_series(torch.tensor([3, 1])).select_windows(slice(1, 2))
+    torch.testing.assert_close(picked.series_std, expected[[3, 1]].unsqueeze(0))
+    torch.testing.assert_close(picked.spread(scaled=True), picked.series_std / picked.scale)
+    assert picked.spread(scaled=False) is picked.series_std
+
+
+def test_raw_targets_are_the_raw_values_with_nan_where_unobserved(tmp_path):
+    frame = _hourly_frame(length=300, series=2, seed=2)
+    dm = ForecastDataModule(
+        str(_write_csv(tmp_path / "raw.csv", frame)),
+        context_length=24,
+        prediction_length=6,
+        cache_dir=str(tmp_path / "c"),
+    )
+    dm.setup("test")
+    batch = next(iter(dm.test_dataloader()))
+    batch.past_observed[0, 3, 1] = False
+    batch.future_observed[0, 2, 0] = False
+    start = int(batch.window_start[0])
+    values = torch.tensor(frame.iloc[:, 1:].to_numpy(), dtype=torch.float32)
+    past, future = batch.raw_targets()
+    torch.testing.assert_close(past[0], values[start - 24 : start], rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(future[0], values[start : start + 6], rtol=1e-5, atol=1e-4)
+    past_nan, future_nan = batch.raw_targets(unobserved_as_nan=True)
+    assert torch.isnan(past_nan[0, 3, 1]) and torch.isnan(future_nan[0, 2, 0])
+    assert int(torch.isnan(past_nan).sum()) == 1 and int(torch.isnan(future_nan).sum()) == 1
+    torch.testing.assert_close(future_nan[0, 3], future[0, 3])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from probforecast.data.scaling import fit_scaler
+from probforecast.data.scaling import fit_scaler, observed_std
 
 
 def _data(seed: int = 0):
@@ -78,3 +78,15 @@ def test_unknown_kind_names_the_choices():
         ValueError, match=r"scaling must be one of 'standard', 'mean', 'none'; got 'max'"
     ):
         fit_scaler(values, torch.ones_like(values, dtype=torch.bool), "max")  # type: ignore[arg-type]
+
+
+def test_observed_std_is_the_population_std_of_the_observed_entries():
+    rng = np.random.default_rng(5)
+    values = rng.normal(3.0, 2.0, size=(40, 3))
+    values[5:9, 1] = np.nan
+    values[:, 2] = np.nan  # a series never observed
+    values[0, 2] = np.inf
+    got = observed_std(torch.from_numpy(values))
+    expected = np.nanstd(np.where(np.isfinite(values), values, np.nan)[:, :2], axis=0)
+    np.testing.assert_allclose(got[:2].numpy(), expected, rtol=1e-12)
+    assert got[2] == 0.0

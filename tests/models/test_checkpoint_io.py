@@ -198,3 +198,20 @@ def test_read_checkpoint_errors_name_the_file(tmp_path):
     torch.save({"w": torch.zeros(1)}, plain)
     with pytest.raises(DataError, match="plain.pt is not a Lightning checkpoint"):
         ForecastModule.load(plain)
+
+
+def test_positional_arguments_forwarded_through_args_are_named():
+    """``GPVar(*args, **kwargs)`` forwards positionals to ``LowRankARForecaster``: the spec
+    names them as that constructor does, so it equals the keyword call's."""
+    from probforecast.models import GPVar
+
+    positional = GPVar(3, 200, 4, "h", 0, hidden_size=8)
+    keyword = GPVar(
+        target_dim=3,
+        context_length=200,
+        prediction_length=4,
+        freq="h",
+        num_time_features=0,
+        hidden_size=8,
+    )
+    assert positional.init_spec()["init_args"] == keyword.init_spec()["init_args"]

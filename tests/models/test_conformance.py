@@ -245,7 +245,10 @@ def test_gaussian_rnn_learns_a_constant_series():
 @pytest.mark.parametrize("name", sorted(FORECASTERS))
 def test_batched_per_window_noise_equals_each_window_sampled_alone(name, datamodule):
     """One ``sample`` call with one generator per window gives each window the samples it gets
-    alone (same seed), and a window's samples do not move when another window's seed does."""
+    alone (same seed), and a window's samples do not move when another window's seed does.
+    Equal up to float32 rounding, which depends on the batch size through the kernels (TimeDiff's
+    conv stack reached 1.2e-5 on values of order 1): atol 1e-4, weights seeded."""
+    torch.manual_seed(0)
     model = build(name, datamodule).eval()
     assert model.per_window_noise, f"{name} must draw its sampling noise through SampleNoise"
     batch = next(iter(datamodule.test_dataloader()))
@@ -255,9 +258,9 @@ def test_batched_per_window_noise_equals_each_window_sampled_alone(name, datamod
         alone = model.sample(
             batch.select_windows(slice(b, b + 1)), 5, noise=SampleNoise.per_window([seed])
         )
-        torch.testing.assert_close(together[b : b + 1], alone, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(together[b : b + 1], alone, rtol=1e-4, atol=1e-4)
     moved = model.sample(batch, 5, noise=SampleNoise.per_window([7] + seeds[1:]))
-    torch.testing.assert_close(moved[1:], together[1:], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(moved[1:], together[1:], rtol=1e-4, atol=1e-4)
     assert not torch.allclose(moved[0], together[0])
 
 

@@ -58,11 +58,7 @@ class ForecastPlot(pl.Callback):
             samples = forecast_module.draw_samples(batch, self.num_samples)
             samples = batch.unscale(samples)[0].float().cpu()
         k = min(self.num_series, batch.num_series)
-        history = batch.unscale(batch.past_target)[0].cpu()
-        history = torch.where(batch.past_observed[0].cpu(), history, torch.nan)
-        truth = torch.where(
-            batch.future_observed[0].cpu(), batch.unscale(batch.future_target)[0].cpu(), torch.nan
-        )
+        history, truth = (x[0].cpu() for x in batch.raw_targets(unobserved_as_nan=True))
         # fixed_window found the window in it, so there is one; its series_names
         datamodule = cast("ForecastDataModule", trainer_datamodule(trainer))
         names = datamodule.series_names

@@ -24,7 +24,7 @@ from probforecast.data.loading import (
     grouped_arrays,
     load_dataset,
 )
-from probforecast.data.scaling import ScalingKind, fit_scaler
+from probforecast.data.scaling import ScalingKind, fit_scaler, observed_std
 from probforecast.data.splits import (
     Split,
     border_split,
@@ -37,7 +37,7 @@ from probforecast.data.splits import (
 from probforecast.data.synthetic.mixing import SyntheticSourceOptions, SyntheticWindows
 from probforecast.data.time_features import time_features
 from probforecast.data.windows import EvaluationWindows, SeriesWindows, TrainingWindows
-from probforecast.utils.resumable import EpochIndexSampler
+from probforecast.utils.resumable import EpochIndexSampler, fit_progress, make_resumable
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +262,17 @@ class ForecastDataModule(pl.LightningDataModule):
             )
         loc, scale = fit_scaler(raw[: split.train_end], observed[: split.train_end], self.scaling)
         feats = torch.from_numpy(time_features(pd.Period(start), values.shape[0], self.freq))
-        windows = SeriesWindows(raw, feats, loc, scale, self.context_length, self.prediction_length)
+        windows = SeriesWindows(
+            raw,
+            feats,
+            loc,
+            scale,
+            self.context_length,
+            self.prediction_length,
+            series_std=observed_std(
+                raw[split.test_starts[0] : split.test_starts[-1] + self.prediction_length]
+            ),
+        )
         names = [str(e.get("item_id", i)) for i, e in enumerate(self.loaded.datasets.train)]
         return PreparedData(windows, split, pd.Period(start), raw, names)
 
@@ -355,6 +365,15 @@ class ForecastDataModule(pl.LightningDataModule):
             )
 
     def train_dataloader(self) -> DataLoader:
+        """Training windows; under a trainer the loader is resumable: epoch ``e`` and its batch
+        ``k`` follow from the seed and the fit loop's progress alone, so a run resumed from a
+        mid-epoch checkpoint draws what the uninterrupted run drew (``utils/resumable.py``)."""
+        loader = self._training_loader()
+        if self.trainer is None:
+            return loader
+        return make_resumable(loader, fit_progress(self.trainer))
+
+    def _training_loader(self) -> DataLoader:
         if self.train_source is not None:
             windows = self.synthetic_windows()
             sampler: Sampler[int] = EpochIndexSampler(len(windows))
@@ -452,17 +471,13 @@ class ForecastDataModule(pl.LightningDataModule):
         )
 
     # ------------------------------------------------------------------ helpers for users and callbacks
-    @cached_property
+    @property
     def series_test_std(self) -> torch.Tensor:
-        """``[N]`` std of each series over the test range (raw scale), for normalised sharpness."""
-        starts = self.split.test_starts
-        segment = self.prepared.raw_values[starts[0] : starts[-1] + self.prediction_length]
-        mask = torch.isfinite(segment)
-        x = torch.where(mask, segment, torch.zeros_like(segment))
-        count = mask.sum(0).clamp_min(1)
-        mean = x.sum(0) / count
-        var = torch.where(mask, segment - mean, torch.zeros_like(segment)).square().sum(0) / count
-        return var.sqrt().float()
+        """``[N]`` std of each series over the test range (raw scale), for normalised sharpness;
+        every window carries its series' values as ``ForecastBatch.series_std``."""
+        std = self.prepared.windows.series_std
+        assert std is not None, "prepared windows always carry the test-range std"
+        return std
 
     def timestamps(self, start_index: int, length: int) -> pd.PeriodIndex:
         return pd.period_range(self.prepared.start + start_index, periods=length, freq=self.freq)

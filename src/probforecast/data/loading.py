@@ -11,6 +11,7 @@ import logging
 import os
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -215,6 +216,63 @@ def _cached(info_name: str, sources: list[Path], key: str, build, cache_dir: Pat
     return gluonts_cache.read_repository(directory)
 
 
+@dataclass(frozen=True)
+class LoadRequest:
+    """What ``load_dataset`` was asked for, handed to the reader of the dataset's kind."""
+
+    root: Path | None
+    prediction_length: int
+    date_column: str
+    cache: Path
+    download: bool
+    synthetic: SyntheticOptions | None
+    generator: GeneratorOptions | None
+    ragged_alignment: Literal["end", "start"]
+
+
+def _read_synthetic(info: DatasetInfo, req: LoadRequest) -> LoadedDataset:
+    return _synthetic(req.synthetic or SyntheticOptions(), req.prediction_length)
+
+
+def _read_generated(info: DatasetInfo, req: LoadRequest) -> LoadedDataset:
+    return _generated(info, req.generator or GeneratorOptions(), req.prediction_length, req.cache)
+
+
+def _read_gluonts_tar(info: DatasetInfo, req: LoadRequest) -> LoadedDataset:
+    paths = _require_files(info, req.root)
+    directory = _extract_tar(paths[0], req.cache / f"{info.name}-{_fingerprint(paths, '')}")
+    return LoadedDataset(info, _load_gluonts_dir(directory))
+
+
+def _read_m4_csv(info: DatasetInfo, req: LoadRequest) -> LoadedDataset:
+    paths = _require_files(info, req.root)
+
+    def build_m4():
+        train, test = m4.read_m4(paths[0], paths[1], info.freq, req.ragged_alignment)
+        return info.freq, req.prediction_length, train, test
+
+    key = "m4" if req.ragged_alignment == "end" else "m4-start-nan-padded"
+    return LoadedDataset(info, _cached(info.name, paths, key, build_m4, req.cache))
+
+
+def _read_ltsf_csv(info: DatasetInfo, req: LoadRequest) -> LoadedDataset:
+    (path,) = _require_files(info, req.root)[:1]
+    csv = _cached_csv(info.name, path, info.freq, req.prediction_length, req.date_column, req.cache)
+    return LoadedDataset(info, csv)
+
+
+#: How each registry kind (``DatasetInfo.kind``) is read; a new source kind is one entry here.
+READERS: dict[str, Callable[[DatasetInfo, LoadRequest], LoadedDataset]] = {
+    "synthetic": _read_synthetic,
+    "generator": _read_generated,
+    "gluonts_tar": _read_gluonts_tar,
+    "m4_csv": _read_m4_csv,
+    "ltsf_csv": _read_ltsf_csv,
+}
+#: Kinds read from files under the data root (the others are generated in process).
+FILE_KINDS = frozenset({"gluonts_tar", "m4_csv", "ltsf_csv"})
+
+
 def load_dataset(
     dataset: str,
     *,
@@ -228,7 +286,8 @@ def load_dataset(
     generator: GeneratorOptions | None = None,
     ragged_alignment: Literal["end", "start"] = "end",
 ) -> LoadedDataset:
-    """Load a registered dataset by name, a CSV file or a GluonTS dataset directory by path.
+    """Load a registered dataset by name (through ``READERS``, by its kind), a CSV file or a
+    GluonTS dataset directory by path.
 
     ``ragged_alignment``: how series of different lengths without timestamps (M4) are laid on
     a common time axis: ``end`` (they end together) or ``start`` (they start together, as
@@ -241,37 +300,45 @@ def load_dataset(
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     if dataset in DATASETS:
         info = DATASETS[dataset]
-        q = prediction_length or info.prediction_length
-        if info.kind == "synthetic":
-            return _synthetic(synthetic or SyntheticOptions(), q)
-        if info.kind == "generator":
-            return _generated(info, generator or GeneratorOptions(), q, cache)
-        data_root = resolve_root(root)
+        request = LoadRequest(
+            resolve_root(root),
+            prediction_length or info.prediction_length,
+            date_column,
+            cache,
+            download,
+            synthetic,
+            generator,
+            ragged_alignment,
+        )
         if (
             download
+            and info.kind in FILE_KINDS
             and info.gluonts_name
-            and (data_root is None or not all((data_root / f).is_file() for f in info.files))
+            and not _has_files(info, request.root)
         ):
             from gluonts.dataset.repository import get_dataset
 
             log.warning("downloading %s through GluonTS (data.download: true)", info.gluonts_name)
             return LoadedDataset(info, get_dataset(info.gluonts_name, path=cache / "gluonts"))
-        paths = _require_files(info, data_root)
-        if info.kind == "gluonts_tar":
-            directory = _extract_tar(paths[0], cache / f"{info.name}-{_fingerprint(paths, '')}")
-            return LoadedDataset(info, _load_gluonts_dir(directory))
-        if info.kind == "m4_csv":
+        return READERS[info.kind](info, request)
+    return _load_path(
+        Path(dataset).expanduser(), dataset, prediction_length, freq, date_column, cache
+    )
 
-            def build_m4():
-                train, test = m4.read_m4(paths[0], paths[1], info.freq, ragged_alignment)
-                return info.freq, q, train, test
 
-            key = "m4" if ragged_alignment == "end" else "m4-start-nan-padded"
-            return LoadedDataset(info, _cached(info.name, paths, key, build_m4, cache))
-        return LoadedDataset(
-            info, _cached_csv(info.name, paths[0], info.freq, q, date_column, cache)
-        )
-    path = Path(dataset).expanduser()
+def _has_files(info: DatasetInfo, root: Path | None) -> bool:
+    return root is not None and all((root / f).is_file() for f in info.files)
+
+
+def _load_path(
+    path: Path,
+    dataset: str,
+    prediction_length: int | None,
+    freq: str | None,
+    date_column: str,
+    cache: Path,
+) -> LoadedDataset:
+    """A user CSV file or GluonTS dataset directory."""
     if path.is_file() and path.name.endswith((".csv", ".csv.gz")):
         frame = ltsf_csv.read_wide_csv(path, date_column)
         user_freq = freq or ltsf_csv.infer_freq(frame, path)

@@ -51,3 +51,12 @@ def fit_scaler(values: Tensor, observed: Tensor, kind: ScalingKind) -> tuple[Ten
         )
         scale = torch.where(degenerate, torch.ones_like(scale), scale)
     return loc, scale
+
+
+def observed_std(values: Tensor) -> Tensor:
+    """``[N]`` population standard deviation over time of ``values [T, N]`` (raw scale, NaN where
+    unobserved), each series over its observed entries only; 0 for a series with none."""
+    mask = torch.isfinite(values)
+    count = mask.sum(0).clamp_min(1)
+    mean = torch.where(mask, values, 0.0).sum(0) / count
+    return (torch.where(mask, values - mean, 0.0).square().sum(0) / count).sqrt()

@@ -18,6 +18,8 @@ class SeriesWindows:
         time_feat: ``[T, F]`` time features.
         loc, scale: ``[N]`` scaler fitted on the training range.
         context_length: ``P``. prediction_length: ``Q``.
+        series_std: ``[N]`` raw-scale spread of each series that windows carry for normalised
+            metrics (``ForecastBatch.series_std``); ``None``: windows carry none.
     """
 
     def __init__(
@@ -28,8 +30,10 @@ class SeriesWindows:
         scale: Tensor,
         context_length: int,
         prediction_length: int,
+        series_std: Tensor | None = None,
     ) -> None:
         self.observed = torch.isfinite(values)
+        self.series_std = None if series_std is None else series_std.float()
         scaled = (values - loc) / scale
         self.scaled = torch.where(self.observed, scaled, torch.zeros_like(scaled)).float()
         self.time_feat = time_feat.float()
@@ -45,7 +49,7 @@ class SeriesWindows:
         p, q = self.context_length, self.prediction_length
         cols = series if series is not None else torch.arange(self.num_series)
         past, future = slice(start - p, start), slice(start, start + q)
-        return {
+        item = {
             "past_target": self.scaled[past][:, cols],
             "past_observed": self.observed[past][:, cols],
             "past_time_feat": self.time_feat[past],
@@ -57,6 +61,9 @@ class SeriesWindows:
             "scale": self.scale[cols],
             "window_start": torch.tensor(start, dtype=torch.long),
         }
+        if self.series_std is not None:
+            item["series_std"] = self.series_std[cols]
+        return item
 
 
 class TrainingWindows(Dataset):

@@ -15,6 +15,7 @@ from .crps import CRPS, CRPSQuantile, CRPSSum, CRPSSumQuantile
 from .multivariate import EnergyScore, VariogramScore
 from .point import MAE, MSE, NMAE, NRMSE
 from .sample_error import ProbMAE, ProbMSE
+from .series import SeriesMetrics
 
 __all__ = [
     "CRPS",
@@ -36,6 +37,7 @@ __all__ = [
     "ProbMAE",
     "ProbMSE",
     "QuantileCoverageError",
+    "SeriesMetrics",
     "VariogramScore",
     "build_metric_collection",
     "functional",

@@ -18,6 +18,7 @@ from probforecast.data.batch import ForecastBatch
 from probforecast.distributions._cholesky import jitter_counts, reset_jitter_counts
 from probforecast.metrics import build_metric_collection
 from probforecast.metrics.functional import metric_threads
+from probforecast.metrics.series import SeriesMetrics
 from probforecast.models.base import Forecaster
 from probforecast.models.checkpoint_io import FORECASTER_SPEC_KEY, forecaster_spec, load_module
 from probforecast.models.noise import SampleNoise, seeded_global_rng
@@ -33,7 +34,6 @@ from probforecast.utils.numerics import (
     non_finite_fields,
     non_finite_parameters,
 )
-from probforecast.utils.resumable import fit_progress, make_resumable
 
 if TYPE_CHECKING:
     from probforecast.data.datamodule import ForecastDataModule
@@ -133,6 +133,7 @@ class ForecastModule(pl.LightningModule):
         )
         self.val_metrics = build_metrics("val/")
         self.test_metrics = build_metrics("test/")
+        self.test_series_metrics = SeriesMetrics(forecaster.target_dim, interval_level)
 
     # ------------------------------------------------------------------ training
     def training_step(self, batch: ForecastBatch, batch_idx: int) -> Tensor | None:
@@ -181,23 +182,7 @@ class ForecastModule(pl.LightningModule):
             config["monitor"] = "val/crps"
         return {"optimizer": optimizer, "lr_scheduler": config}
 
-    # ------------------------------------------------------------------ sampling
-    # ------------------------------------------------------------------ setup and resumption
-    def setup(self, stage: str) -> None:
-        """Make the DataModule's training loader resumable (epoch ``e`` and its batch ``k``
-        follow from the seed alone; see ``utils/resumable.py``)."""
-        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer else None
-        original = getattr(datamodule, "train_dataloader", None)
-        if stage == "fit" and datamodule is not None and original is not None:
-            original = getattr(original, "_unwrapped", original)  # re-wrap for this trainer
-            progress = fit_progress(self.trainer)
-
-            def train_dataloader():
-                return make_resumable(original(), progress)
-
-            train_dataloader.__dict__["_unwrapped"] = original  # a function attribute
-            datamodule.train_dataloader = train_dataloader
-
+    # ------------------------------------------------------------------ checkpoints
     @classmethod
     def load(
         cls,
@@ -230,6 +215,9 @@ class ForecastModule(pl.LightningModule):
     def on_fit_start(self) -> None:
         if self._train_seed is None:  # not restored from a checkpoint
             self._train_seed = torch.initial_seed() % (1 << 31)
+
+    def on_test_epoch_start(self) -> None:
+        self.test_series_metrics.reset()
 
     def on_train_epoch_start(self) -> None:
         reset_jitter_counts()
@@ -297,11 +285,8 @@ class ForecastModule(pl.LightningModule):
         if self.metrics_on_scaled:
             pred, target, past = samples, batch.future_target, batch.past_target
         else:
-            pred, target, past = (
-                batch.unscale(samples),
-                batch.unscale(batch.future_target),
-                batch.unscale(batch.past_target),
-            )
+            past, target = batch.raw_targets()
+            pred = batch.unscale(samples)
         for key, value in self.forecaster.sampling_diagnostics().items():
             self.log(
                 f"{stage}/diagnostics/{key}",
@@ -317,8 +302,12 @@ class ForecastModule(pl.LightningModule):
                 mask=batch.future_observed,
                 past_target=past,
                 past_observed=batch.past_observed,
-                series_scale=self._series_scale(batch),
+                series_scale=batch.spread(scaled=self.metrics_on_scaled),
             )
+            if stage == "test":
+                self.test_series_metrics.update(
+                    pred, target, batch.future_observed, batch.series_ids
+                )
         self.log_dict(collection, on_step=False, on_epoch=True, batch_size=batch.batch_size)
         self._log_loss(batch, stage)
         return samples
@@ -330,16 +319,6 @@ class ForecastModule(pl.LightningModule):
             loss = self.forecaster.loss(batch)
         self.log(f"{stage}/loss", loss, on_epoch=True, batch_size=batch.batch_size, sync_dist=True)
 
-    def _series_scale(self, batch: ForecastBatch) -> Tensor | None:
-        datamodule = (
-            getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        )
-        if datamodule is None or not hasattr(datamodule, "series_test_std"):
-            return None
-        std = datamodule.series_test_std.to(batch.past_target.device)
-        std = std[batch.series_ids]
-        return std / batch.scale if self.metrics_on_scaled else std
-
     def validation_step(self, batch: ForecastBatch, batch_idx: int) -> None:
         if self.val_num_samples == 0:
             self._log_loss(batch, "val")
@@ -348,7 +327,9 @@ class ForecastModule(pl.LightningModule):
 
     def test_step(self, batch: ForecastBatch, batch_idx: int) -> Tensor:
         """Score the batch and return its samples ``[B, S, Q, N]`` (scaled space), so that test
-        callbacks (the per-series table) reuse them instead of sampling again."""
+        callbacks can reuse them; the per-series metrics (``test_series_metrics``, a
+        ``SeriesMetrics`` over the forecaster's ``target_dim`` series, logged as a table by
+        ``SeriesMetricsTable``) are updated here from the same samples."""
         return self._evaluate(batch, self.num_samples, self.test_metrics, "test")
 
     def predict_step(self, batch: ForecastBatch, batch_idx: int) -> dict[str, Tensor]:

@@ -36,7 +36,7 @@ class RecordsInitArgs:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "__init__" in cls.__dict__:
-            cls.__init__ = _recording(cls.__dict__["__init__"])  # type: ignore[method-assign]
+            cls.__init__ = _recording(cls.__dict__["__init__"], cls)  # type: ignore[method-assign]
 
     def init_spec(self) -> dict[str, Any]:
         """``{"class_path", "init_args"}`` of this instance; raises ``UnencodableArgument`` when
@@ -53,7 +53,7 @@ class RecordsInitArgs:
         }
 
 
-def _recording(init):
+def _recording(init, owner: type):
     signature = inspect.signature(init)
 
     @functools.wraps(init)
@@ -66,14 +66,38 @@ def _recording(init):
                 if param.kind is inspect.Parameter.VAR_KEYWORD:
                     arguments.update(bound.arguments.get(name, {}))
                 elif param.kind is inspect.Parameter.VAR_POSITIONAL:
-                    if bound.arguments.get(name):
-                        raise TypeError(f"{type(self).__name__} takes no *{name} arguments")
+                    forwarded = bound.arguments.get(name, ())
+                    arguments.update(_name_forwarded(type(self), owner, forwarded))
                 else:
                     arguments[name] = bound.arguments[name]
             self.__dict__[_SPEC_ATTR] = (type(self), arguments)
         init(self, *args, **kwargs)
 
     return recording_init
+
+
+def _name_forwarded(cls: type, owner: type, values: tuple) -> dict[str, Any]:
+    """Names of the positional arguments that ``owner.__init__`` takes as ``*args`` and forwards
+    to a base class: the positional parameters of the next ``__init__`` up ``cls``'s MRO."""
+    if not values:
+        return {}
+    mro = cls.__mro__
+    for base in mro[mro.index(owner) + 1 :]:
+        base_init = base.__dict__.get("__init__")
+        if base_init is None:
+            continue
+        params = list(inspect.signature(base_init).parameters.values())[1:]
+        positional = [
+            p.name
+            for p in params
+            if p.kind
+            in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        ]
+        if len(positional) >= len(values):
+            return dict(zip(positional, values, strict=False))
+        if not any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
+            break
+    raise TypeError(f"{cls.__name__}: cannot name the positional arguments {values!r}")
 
 
 def _encode(value: Any, where: str) -> Any:
