@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal
 
 import lightning.pytorch as pl
 import numpy as np
@@ -21,52 +19,23 @@ from probforecast.data.loading import (
     LoadedDataset,
     SyntheticOptions,
     default_cache_dir,
-    grouped_arrays,
     load_dataset,
 )
-from probforecast.data.scaling import ScalingKind, fit_scaler, observed_std
-from probforecast.data.splits import (
-    Split,
-    border_split,
-    consecutive_split,
-    ett_borders,
-    probts_split,
-    ratio_borders,
-    rolling_split,
+from probforecast.data.prepared import PreparedData, prepare
+from probforecast.data.protocols import (
+    PROTOCOLS,
+    SplitOptions,
+    SplitProtocol,
+    make_split,
+    resolve_protocol,
 )
+from probforecast.data.scaling import ScalingKind
+from probforecast.data.splits import Split
 from probforecast.data.synthetic.mixing import SyntheticSourceOptions, SyntheticWindows
-from probforecast.data.time_features import time_features
-from probforecast.data.windows import EvaluationWindows, SeriesWindows, TrainingWindows
+from probforecast.data.windows import EvaluationWindows, TrainingWindows
 from probforecast.utils.resumable import EpochIndexSampler, fit_progress, make_resumable
 
 log = logging.getLogger(__name__)
-
-_STEPS_PER_HOUR = {"h": 1, "H": 1, "15min": 4, "15T": 4}
-SplitProtocol = Literal["default", "gls_paper", "probts"]
-PROTOCOLS: tuple[str, ...] = ("default", "gls_paper", "probts")
-#: ProbTS' ``test_rolling_length`` default, which VolDy-VAE's runs use for validation and test.
-PROBTS_ROLLING_LENGTH = 96
-_BORDER_OPTIONS = {"val_stride", "test_stride", "max_val_windows", "max_test_windows"}
-#: The split options each protocol reads; setting any other one is an error.
-_READS: dict[str, set[str]] = {
-    "rolling": {"num_val_windows"},
-    "ett": _BORDER_OPTIONS,
-    "ratio": _BORDER_OPTIONS | {"split_ratios"},
-    "gls_paper": {"num_test_windows"},
-    "probts_ett": {"val_stride", "test_stride"},
-    "probts_ratio": {"val_stride", "test_stride", "split_ratios"},
-}
-
-
-@dataclass(frozen=True)
-class PreparedData:
-    """Everything the loaders need, built once."""
-
-    windows: SeriesWindows
-    split: Split
-    start: pd.Period
-    raw_values: torch.Tensor  # [T, N] float64, NaN where unobserved
-    series_names: list[str]
 
 
 class ForecastDataModule(pl.LightningDataModule):
@@ -246,109 +215,44 @@ class ForecastDataModule(pl.LightningDataModule):
 
     @cached_property
     def prepared(self) -> PreparedData:
-        values, start, train_length, test_lengths = grouped_arrays(self.loaded.datasets)
-        if self.missing_values:
-            sentinel = np.isin(values, self.missing_values)
-            log.info("data.missing_values: %d entries masked", int(sentinel.sum()))
-            values = np.where(sentinel, np.nan, values)
-        split = self._make_split(values.shape[0], train_length, test_lengths)
-        split.check(self.context_length, self.prediction_length, self.dataset_name)
-        raw = torch.from_numpy(values)
-        observed = torch.isfinite(raw)
-        if not observed.all():
-            log.info(
-                "%d values are missing or non-finite; they are masked (observed=False)",
-                int((~observed).sum()),
-            )
-        loc, scale = fit_scaler(raw[: split.train_end], observed[: split.train_end], self.scaling)
-        feats = torch.from_numpy(time_features(pd.Period(start), values.shape[0], self.freq))
-        windows = SeriesWindows(
-            raw,
-            feats,
-            loc,
-            scale,
-            self.context_length,
-            self.prediction_length,
-            series_std=observed_std(
-                raw[split.test_starts[0] : split.test_starts[-1] + self.prediction_length]
-            ),
+        return prepare(
+            self.loaded,
+            self._make_split,
+            context_length=self.context_length,
+            prediction_length=self.prediction_length,
+            freq=self.freq,
+            scaling=self.scaling,
+            missing_values=self.missing_values,
+            dataset_name=self.dataset_name,
         )
-        names = [str(e.get("item_id", i)) for i, e in enumerate(self.loaded.datasets.train)]
-        return PreparedData(windows, split, pd.Period(start), raw, names)
 
     @property
     def protocol_name(self) -> str:
         """The split protocol in force: ``rolling``, ``ett``, ``ratio``, ``gls_paper``,
         ``probts_ett`` or ``probts_ratio``."""
-        if self.protocol == "gls_paper":
-            return "gls_paper"
-        base = self.loaded.info.protocol
-        if self.protocol == "probts":
-            if base not in ("ett", "ratio"):
-                raise DataError(
-                    f"protocol 'probts' needs LTSF borders (a dataset whose default protocol is "
-                    f"'ett' or 'ratio'); dataset {self.dataset_name!r} uses {base!r}"
-                )
-            return f"probts_{base}"
-        return base
+        return resolve_protocol(self.protocol, self.loaded.info.protocol, self.dataset_name)
 
     def _make_split(self, length: int, train_length: int, test_lengths: list[int]) -> Split:
-        info, q, name = self.loaded.info, self.prediction_length, self.protocol_name
-        self._check_protocol_options(name)
-        if name == "gls_paper":
-            windows = self.num_test_windows or info.gls_paper_windows
-            if windows is None:
-                raise DataError(
-                    f"protocol 'gls_paper' on dataset {self.dataset_name!r}: the registry has no "
-                    "paper window count for it; set data.num_test_windows"
-                )
-            return consecutive_split(min(test_lengths), q, windows)
-        if name == "rolling":
-            return rolling_split(train_length, test_lengths, q, self.num_val_windows or 1)
-        if name in ("ett", "probts_ett"):
-            steps = _STEPS_PER_HOUR.get(self.freq)
-            if steps is None:
-                raise DataError(
-                    f"ETT protocol supports hourly and 15-minute data; got freq {self.freq!r}"
-                )
-            borders = ett_borders(length, steps)
-        else:
-            borders = ratio_borders(length, self.split_ratios or (0.7, 0.1, 0.2))
-        if name.startswith("probts"):
-            return probts_split(
-                borders,
-                q,
-                val_rolling_length=self.val_stride or PROBTS_ROLLING_LENGTH,
-                test_rolling_length=self.test_stride or PROBTS_ROLLING_LENGTH,
-            )
-        return border_split(
-            borders,
-            q,
-            val_stride=self.val_stride or q,
-            test_stride=self.test_stride or q,
-            max_val_windows=32 if self.max_val_windows is None else self.max_val_windows,
+        options = SplitOptions(
+            split_ratios=self.split_ratios,
+            val_stride=self.val_stride,
+            test_stride=self.test_stride,
+            max_val_windows=self.max_val_windows,
             max_test_windows=self.max_test_windows,
+            num_val_windows=self.num_val_windows,
+            num_test_windows=self.num_test_windows,
         )
-
-    def _check_protocol_options(self, protocol: str) -> None:
-        """Raise one ``DataError`` naming every set option that ``protocol`` does not read."""
-        given = {
-            "split_ratios": self.split_ratios,
-            "val_stride": self.val_stride,
-            "test_stride": self.test_stride,
-            "max_val_windows": self.max_val_windows,
-            "max_test_windows": self.max_test_windows,
-            "num_val_windows": self.num_val_windows,
-            "num_test_windows": self.num_test_windows,
-        }
-        ignored = sorted(k for k, v in given.items() if v is not None and k not in _READS[protocol])
-        if ignored:
-            reads = ", ".join(sorted(_READS[protocol])) or "none of these options"
-            raise DataError(
-                f"dataset {self.dataset_name!r} uses the {protocol!r} split protocol, which does "
-                f"not read data.{', data.'.join(ignored)}; remove it (the {protocol!r} protocol "
-                f"reads: {reads})"
-            )
+        return make_split(
+            self.protocol_name,
+            options,
+            dataset_name=self.dataset_name,
+            freq=self.freq,
+            prediction_length=self.prediction_length,
+            paper_windows=self.loaded.info.gls_paper_windows,
+            length=length,
+            train_length=train_length,
+            test_lengths=test_lengths,
+        )
 
     # ------------------------------------------------------------------ Lightning hooks
     def prepare_data(self) -> None:
