@@ -2,7 +2,7 @@
 
 The reference re-runs all ``L (W - 1) + 1`` tokens of the receptive field through the full
 sliding-window encoder at every sampled position (the implementation before the cache); ours
-runs one query per layer over cached keys and values (``probforecast.nn.cached_encoder``). Both
+runs one query per layer over cached keys and values (``probforecast.models.gls.cached_encoder``). Both
 sample the same model with the same seed; the script prints the time of each, their ratio and
 the largest difference between the two sets of samples (float rounding only).
 
@@ -20,7 +20,7 @@ from torch import Tensor
 
 from probforecast.data import ForecastDataModule, SyntheticOptions
 from probforecast.models import TransformerForecaster
-from probforecast.models.transformer import sliding_causal_mask
+from probforecast.models.gls.transformer import sliding_causal_mask
 
 
 class ReceptiveFieldTransformer(TransformerForecaster):

@@ -206,23 +206,62 @@ def score(run: dict, reasons: dict[str, dict[str, str]]) -> tuple[float, int]:
     return (killed / counted if counted else 1.0), excluded
 
 
-def run_module(module: str, spec: dict[str, list[str]], children: int) -> dict:
+def git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def carry_over_base(module: str, spec: dict[str, list[str]]) -> dict:
+    """The latest recorded run of ``module``, if its killed mutants still stand: it was made on
+    a clean commit and no mutated source file changed since (tests may only have been added to;
+    the record lists the test files changed since). Else ``SystemExit`` saying why."""
+    path = RESULTS / f"{module}.json"
+    runs = json.loads(path.read_text())["runs"] if path.exists() else []
+    if not runs:
+        raise SystemExit(f"{module}: no recorded run to carry over; run it in full first")
+    base = runs[-1]
+    commit = base["commit"].split()[0]
+    if base["commit"] != commit:
+        raise SystemExit(f"{module}: the latest run ({base['commit']}) had uncommitted changes")
+    changed = git("diff", "--name-only", commit, "--", *spec["paths"])
+    if changed:
+        raise SystemExit(
+            f"{module}: mutated sources changed since {commit} ({changed.split()}); run in full"
+        )
+    return base
+
+
+def run_module(
+    module: str, spec: dict[str, list[str]], children: int, survivors_only: bool = False
+) -> dict:
+    """One mutmut run of ``module``; with ``survivors_only`` only the latest run's survivors are
+    run again and its killed mutants are carried over (``carry_over_base``)."""
+    base = carry_over_base(module, spec) if survivors_only else None
+    names = [s["name"] for s in base["survivors"]] if base else []
     scratch = make_scratch(module, spec)
     start = time.perf_counter()
     with open(scratch / "mutmut-run.log", "w") as log:
-        mutmut(scratch, "run", "--max-children", str(children), log=log)
+        mutmut(scratch, "run", "--max-children", str(children), *names, log=log)
     seconds = time.perf_counter() - start
-    mutmut(scratch, "export-cicd-stats")
-    stats = json.loads((scratch / "mutants" / "mutmut-cicd-stats.json").read_text())
-    survivors = []
-    for line in mutmut(scratch, "results").splitlines():
-        match = re.match(r"\s*(\S+): (survived|no tests)\s*$", line)
+    statuses = {}
+    for line in mutmut(scratch, "results", "--all", "true").splitlines():
+        match = re.match(r"\s*(\S+): (.+?)\s*$", line)
         if match:
-            diff = mutmut(scratch, "show", match.group(1))
+            statuses[match.group(1)] = match.group(2)
+    if base is None:
+        mutmut(scratch, "export-cicd-stats")
+        stats = json.loads((scratch / "mutants" / "mutmut-cicd-stats.json").read_text())
+    else:
+        stats = carried_stats(base, {name: statuses.get(name, "not checked") for name in names})
+    survivors = []
+    for name, status in statuses.items():
+        if status in ("survived", "no tests") and (base is None or name in names):
+            diff = mutmut(scratch, "show", name)
             survivors.append(
                 {
-                    "name": match.group(1),
-                    "status": match.group(2),
+                    "name": name,
+                    "status": status,
                     "original": original_line(diff),
                     "mutation": mutation_line(diff),
                     "context": context_before(diff),
@@ -239,13 +278,35 @@ def run_module(module: str, spec: dict[str, list[str]], children: int) -> dict:
             text=True,
         ).stdout.strip()
     )
-    return {
+    run = {
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": commit + (" + uncommitted" if dirty else ""),
         "seconds": round(seconds),
         "load_at_start": os.getloadavg()[0],
         **stats,
         "survivors": survivors,
+    }
+    if base is not None:
+        base_commit = base["commit"].split()[0]
+        run["carried_over_from"] = base_commit
+        run["tests_changed_since"] = git("diff", "--name-only", base_commit, "--", "tests").split()
+    return run
+
+
+def carried_stats(base: dict, rerun: dict[str, str]) -> dict:
+    """Counts of a survivors-only run: the base run's killed, timeout and segfault mutants plus
+    those of the rerun survivors that the current tests kill."""
+    unchecked = [name for name, status in rerun.items() if status == "not checked"]
+    if unchecked:
+        raise SystemExit(f"mutmut did not check {len(unchecked)} survivors, e.g. {unchecked[:3]}")
+    count = lambda status: sum(s == status for s in rerun.values())  # noqa: E731
+    return {
+        **{k: base[k] for k in ("total", "skipped", "suspicious", "check_was_interrupted_by_user")},
+        "killed": base["killed"] + count("killed"),
+        "timeout": base["timeout"] + count("timeout"),
+        "segfault": base["segfault"] + count("segfault"),
+        "survived": count("survived"),
+        "no_tests": count("no tests"),
     }
 
 
@@ -255,6 +316,13 @@ def record(module: str, run: dict) -> None:
     history = json.loads(path.read_text()) if path.exists() else {"module": module, "runs": []}
     history["runs"].append(run)
     path.write_text(json.dumps(history, indent=1, ensure_ascii=False) + "\n")
+
+
+def carried_note(run: dict) -> str:
+    """How a survivors-only run's killed count was obtained, for the table."""
+    if "carried_over_from" not in run:
+        return ""
+    return f"; survivors of {run['carried_over_from']} rerun, its killed mutants carried over"
 
 
 def report() -> str:
@@ -296,7 +364,8 @@ def report() -> str:
         (first_score, _), (last_score, excluded) = score(first, reasons), score(last, reasons)
         lines.append(
             f"| {module} | {last['total']} | {first_score:.1%} ({first['date'][:10]}, "
-            f"{first['commit']}) | {last_score:.1%} ({last['date'][:10]}, {last['commit']}) | "
+            f"{first['commit']}) | {last_score:.1%} ({last['date'][:10]}, {last['commit']}"
+            f"{carried_note(last)}) | "
             f"{last['killed'] + last['timeout'] + last['segfault']} | {last['survived']} | "
             f"{last['no_tests']} | {excluded} | {last['seconds']} "
             f"({last['load_at_start']:.1f}) |"
@@ -325,6 +394,12 @@ def main() -> None:
     parser.add_argument("modules", nargs="*", help="names from pyproject (default: all)")
     parser.add_argument("--max-children", type=int, default=2, help="mutants run in parallel")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument(
+        "--survivors-only",
+        action="store_true",
+        help="run only the latest run's survivors again (its mutated sources unchanged since) "
+        "and carry its killed mutants over",
+    )
     args = parser.parse_args()
     modules = registry()
     unknown = [m for m in args.modules if m not in modules]
@@ -333,7 +408,7 @@ def main() -> None:
     if not args.report_only:
         for module in args.modules or list(modules):
             print(f"[mutation] {module}: running mutmut", flush=True)
-            run = run_module(module, modules[module], args.max_children)
+            run = run_module(module, modules[module], args.max_children, args.survivors_only)
             record(module, run)
             value, excluded = score(run, equivalents().get(module, {}))
             print(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import tomllib
 
 from tests.conftest import REPO
@@ -27,13 +28,16 @@ def test_every_registered_module_names_existing_files_and_tests():
 def test_scratch_copy_targets_one_module(tmp_path, monkeypatch):
     script = load_script()
     monkeypatch.setattr(script, "SCRATCH", tmp_path / "scratch")
-    spec = {"paths": ["src/probforecast/nn/revin.py"], "tests": ["tests/nn/test_revin.py"]}
+    spec = {
+        "paths": ["src/probforecast/models/voldy/revin.py"],
+        "tests": ["tests/nn/test_revin.py"],
+    }
     scratch = script.make_scratch("nn.revin", spec)
     config = tomllib.loads((scratch / "pyproject.toml").read_text())["tool"]["mutmut"]
     assert config["only_mutate"] == spec["paths"]
     assert config["pytest_add_cli_args_test_selection"] == spec["tests"]
     assert "not slow" in config["pytest_add_cli_args"]
-    assert (scratch / "src" / "probforecast" / "nn" / "revin.py").is_file()
+    assert (scratch / "src" / "probforecast" / "models" / "voldy" / "revin.py").is_file()
     assert not (scratch / "notebooks").exists() and not (scratch / "docs").exists()
 
 
@@ -128,3 +132,44 @@ def test_a_message_call_must_still_be_open_above_the_mutated_line():
         "context": ["raise ValueError(", '    f"first line "'],
     }
     assert script.classify(continued, {})[0] == "message"
+
+
+def test_survivors_only_run_carries_killed_counts_and_refuses_changed_sources(
+    tmp_path, monkeypatch
+):
+    """A survivors-only rerun adds the base run's kills to those of the rerun survivors; it is
+    refused when the base run was dirty or a mutated source changed since its commit."""
+    script = load_script()
+    base = {
+        "total": 10,
+        "skipped": 1,
+        "suspicious": 0,
+        "check_was_interrupted_by_user": 0,
+        "killed": 5,
+        "timeout": 1,
+        "segfault": 0,
+    }
+    rerun = {"a": "killed", "b": "survived", "c": "timeout", "d": "no tests"}
+    stats = script.carried_stats(base, rerun)
+    assert stats["killed"] == 6 and stats["timeout"] == 2 and stats["segfault"] == 0
+    assert stats["survived"] == 1 and stats["no_tests"] == 1
+    assert stats["total"] == 10 and stats["skipped"] == 1
+    with pytest.raises(SystemExit, match="did not check 1 survivors"):
+        script.carried_stats(base, {"a": "not checked"})
+    monkeypatch.setattr(script, "RESULTS", tmp_path)
+    spec = {"paths": ["src/probforecast/nn/patching.py"], "tests": []}
+    record = {"runs": [{**base, "commit": "HEAD~0 + uncommitted", "survivors": []}]}
+    (tmp_path / "m.json").write_text(json.dumps(record))
+    with pytest.raises(SystemExit, match="had uncommitted changes"):
+        script.carry_over_base("m", spec)
+    head = script.git("rev-parse", "--short", "HEAD")
+    record["runs"][0]["commit"] = head
+    (tmp_path / "m.json").write_text(json.dumps(record))
+    assert script.carry_over_base("m", spec)["killed"] == 5
+    real_git = script.git
+    monkeypatch.setattr(
+        script, "git", lambda *a: "src/probforecast/nn/patching.py" if a[0] == "diff" else ""
+    )
+    with pytest.raises(SystemExit, match="mutated sources changed since"):
+        script.carry_over_base("m", spec)
+    assert real_git("diff", "--name-only", head, "--", *spec["paths"]) == ""

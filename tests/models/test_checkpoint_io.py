@@ -215,3 +215,15 @@ def test_positional_arguments_forwarded_through_args_are_named():
         hidden_size=8,
     )
     assert positional.init_spec()["init_args"] == keyword.init_spec()["init_args"]
+
+
+def test_checkpoints_naming_a_module_that_moved_still_resolve():
+    """``probforecast.models.gpvar`` became ``probforecast.models.gls.gpvar`` (and VolDy-VAE's
+    file ``models/voldy/model.py``): class paths stored by older checkpoints still resolve."""
+    from probforecast.models import GPVar, VolDyVAE
+    from probforecast.utils.init_spec import resolve_class_path
+
+    assert resolve_class_path("probforecast.models.gpvar.GPVar") is GPVar
+    assert resolve_class_path("probforecast.models.voldy_vae.VolDyVAE") is VolDyVAE
+    model = GPVar(target_dim=2, context_length=200, prediction_length=2)
+    check_compatible({"forecaster": "probforecast.models.gpvar.GPVar"}, model, "x")

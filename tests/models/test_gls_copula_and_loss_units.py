@@ -12,8 +12,8 @@ import torch
 
 from probforecast.data import ForecastDataModule, SyntheticOptions
 from probforecast.models import GPVar, TransformerForecaster
+from probforecast.models.gls.copula import EmpiricalCopula
 from probforecast.models.noise import SampleNoise
-from probforecast.nn.copula import EmpiricalCopula
 
 BACKBONES = {"gpvar": GPVar, "transformer": TransformerForecaster}
 Q, D = 4, 2

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from probforecast.models import GPVar, TransformerForecaster
-from probforecast.models.temporal_correlation import TemporalCorrelation
+from probforecast.models.gls.temporal_correlation import TemporalCorrelation
 
 
 def gpvar(target_dim, context_length, prediction_length, freq, **kwargs) -> GPVar:

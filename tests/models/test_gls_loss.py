@@ -11,7 +11,7 @@ import torch
 
 from probforecast.data import ForecastDataModule, SyntheticOptions
 from probforecast.models import GPVar, TransformerForecaster
-from probforecast.models.lowrank_ar import DEFAULT_REG_W
+from probforecast.models.gls.lowrank_ar import DEFAULT_REG_W
 
 BACKBONES = {"gpvar": GPVar, "transformer": TransformerForecaster}
 Q, D = 6, 3  # two windows of D steps per horizon

@@ -17,7 +17,7 @@ import dataclasses
 import pytest
 import torch
 
-import probforecast.models.lowrank_ar as lowrank_ar
+import probforecast.models.gls.lowrank_ar as lowrank_ar
 from probforecast.data import ForecastDataModule, SyntheticOptions
 from probforecast.models import GPVar, TransformerForecaster
 from probforecast.models.noise import SampleNoise

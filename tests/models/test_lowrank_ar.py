@@ -7,7 +7,7 @@ import torch
 
 from probforecast.data import ForecastDataModule, SyntheticOptions
 from probforecast.models import GPVar, TransformerForecaster
-from probforecast.models.transformer import sliding_causal_mask
+from probforecast.models.gls.transformer import sliding_causal_mask
 
 BACKBONES = {"gpvar": GPVar, "transformer": TransformerForecaster}
 
@@ -124,7 +124,7 @@ def test_fallback_counts_add_up_over_windows_and_steps(datamodule, monkeypatch):
     """Every sample path's fallbacks of every step are counted, whether the module samples the
     batch in one call (per-window noise) or once per window (the count used to be reset by each
     call, so only the last window's reached the log)."""
-    import probforecast.models.lowrank_ar as lowrank_ar
+    import probforecast.models.gls.lowrank_ar as lowrank_ar
     from probforecast.models.module import ForecastModule
 
     real = lowrank_ar.gls_conditional_next
@@ -155,7 +155,7 @@ def test_conditional_solves_in_chunks_of_paths_give_the_one_solve_samples(
 ):
     """The conditional sampler factorises ``CONDITIONAL_ROWS_PER_SOLVE`` paths at a time; the
     samples and fallback counts do not depend on the chunk size (same noise)."""
-    import probforecast.models.lowrank_ar as lowrank_ar
+    import probforecast.models.gls.lowrank_ar as lowrank_ar
     from probforecast.models.noise import SampleNoise
 
     model = build(kind, datamodule, likelihood="gls").eval()

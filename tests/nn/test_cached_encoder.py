@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from probforecast.models.transformer import sliding_causal_mask
-from probforecast.nn.cached_encoder import encode_with_caches, step_with_caches
+from probforecast.models.gls.cached_encoder import encode_with_caches, step_with_caches
+from probforecast.models.gls.transformer import sliding_causal_mask
 
 
 def encoder(layers: int = 3, width: int = 8, norm_first: bool = False) -> nn.TransformerEncoder:

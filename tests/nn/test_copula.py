@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy import stats
 
-from probforecast.nn.copula import EmpiricalCopula, winsorization_level
+from probforecast.models.gls.copula import EmpiricalCopula, winsorization_level
 
 
 def _reference_to_gaussian(context: np.ndarray, x: np.ndarray) -> np.ndarray:

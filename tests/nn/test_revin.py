@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from probforecast.nn.revin import RevIN
+from probforecast.models.voldy.revin import RevIN
 
 
 def _revin(c: int, affine: bool = True, seed: int = 0) -> RevIN:

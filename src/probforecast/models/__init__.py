@@ -3,10 +3,10 @@
 from probforecast.models.base import Forecaster
 from probforecast.models.cwgen import JMCE, CWDiff, CWFlow, CWFlowTS
 from probforecast.models.gaussian_rnn import GaussianRNN
-from probforecast.models.gpvar import GPVar
+from probforecast.models.gls.gpvar import GPVar
+from probforecast.models.gls.transformer import TransformerForecaster
 from probforecast.models.seasonal_naive import SeasonalNaive
-from probforecast.models.transformer import TransformerForecaster
-from probforecast.models.voldy_vae import VolDyVAE
+from probforecast.models.voldy.model import VolDyVAE
 from probforecast.models.zero_shot import ZeroShotForecaster
 
 __all__ = [

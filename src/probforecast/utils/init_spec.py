@@ -10,7 +10,7 @@ dicts; an argument that is itself a recorded component becomes ``{"component": i
 a dict argument that merely looks like a spec, e.g. CW-Gen's ``network``, stays a dict), so it is stored in a checkpoint that loads with
 ``torch.load(weights_only=True)``. ``class_path`` is the class's *stable* name: the shortest
 package that exports it under its own name (``probforecast.models.GPVar``, not
-``probforecast.models.gpvar.GPVar``), so moving a file inside the package keeps old
+``probforecast.models.gls.gpvar.GPVar``), so moving a file inside the package keeps old
 checkpoints loadable as long as the public name stays.
 """
 
@@ -130,9 +130,22 @@ def stable_class_path(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+#: Modules that moved inside the package: old checkpoints and specs that name a class by its
+#: old module path still resolve (``resolve_class_path``).
+MOVED_MODULES = {
+    "probforecast.models.lowrank_ar": "probforecast.models.gls.lowrank_ar",
+    "probforecast.models.temporal_correlation": "probforecast.models.gls.temporal_correlation",
+    "probforecast.models.gpvar": "probforecast.models.gls.gpvar",
+    "probforecast.models.transformer": "probforecast.models.gls.transformer",
+    "probforecast.models.voldy_vae": "probforecast.models.voldy.model",
+}
+
+
 def resolve_class_path(class_path: str) -> type:
-    """The class a ``package.module.Class`` path names; ``ValueError`` naming the path if none."""
+    """The class a ``package.module.Class`` path names (a module in ``MOVED_MODULES`` read at
+    its new place); ``ValueError`` naming the path if none."""
     module, _, name = class_path.rpartition(".")
+    module = MOVED_MODULES.get(module, module)
     try:
         cls = getattr(importlib.import_module(module), name) if module else None
     except ImportError:

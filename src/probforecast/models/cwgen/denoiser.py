@@ -18,8 +18,8 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from probforecast.models.cwgen.backbone import sinusoidal_positions
+from probforecast.models.cwgen.diffusion_embedding import DiffusionStepEmbedding
 from probforecast.models.cwgen.network import GeneratorNetwork
-from probforecast.nn.diffusion_embedding import DiffusionStepEmbedding
 
 
 class ConditionalDenoiser(GeneratorNetwork):

@@ -8,8 +8,8 @@ import torch
 from einops import repeat
 from torch import Tensor, nn
 
-from probforecast.models.lowrank_ar import LowRankARForecaster
-from probforecast.nn.cached_encoder import LayerCaches, encode_with_caches, step_with_caches
+from probforecast.models.gls.cached_encoder import LayerCaches, encode_with_caches, step_with_caches
+from probforecast.models.gls.lowrank_ar import LowRankARForecaster
 
 
 def sliding_causal_mask(length: int, window: int, device=None) -> Tensor:
@@ -77,7 +77,7 @@ class TransformerForecaster(LowRankARForecaster[LayerCaches]):
 
     def step(self, inputs: Tensor, state: LayerCaches) -> tuple[Tensor, LayerCaches]:
         """The training computation at the new position, one query per layer over the cached
-        keys and values (``probforecast.nn.cached_encoder``): exact, ``O(L W H)`` per step."""
+        keys and values (``probforecast.models.gls.cached_encoder``): exact, ``O(L W H)`` per step."""
         out, caches = step_with_caches(self.layers, self.embed(inputs), state, self.window)
         return out[:, -1], caches
 

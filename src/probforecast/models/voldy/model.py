@@ -27,8 +27,8 @@ from probforecast.models.voldy.likelihoods import (
     predictive_std,
     sample_noise,
 )
+from probforecast.models.voldy.revin import RevIN
 from probforecast.nn.patching import PADDING_MODES, num_patches, patchify, unpatchify
-from probforecast.nn.revin import RevIN
 
 OBJECTIVES: tuple[str, ...] = ("full", "no_rec", "no_pred", "mse")
 

@@ -32,11 +32,11 @@ from torch import Tensor, nn
 from probforecast.data.batch import ForecastBatch
 from probforecast.distributions import gls_conditional_next, gls_log_prob, log_det_corr
 from probforecast.models.base import Forecaster
+from probforecast.models.gls.copula import EmpiricalCopula
+from probforecast.models.gls.heads import LowRankGaussianHead
+from probforecast.models.gls.lags import default_lags, lagged_values
+from probforecast.models.gls.temporal_correlation import CorrelationKind, TemporalCorrelation
 from probforecast.models.noise import SampleNoise
-from probforecast.models.temporal_correlation import CorrelationKind, TemporalCorrelation
-from probforecast.nn.copula import EmpiricalCopula
-from probforecast.nn.heads import LowRankGaussianHead
-from probforecast.nn.lags import default_lags, lagged_values
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
             copula, i.e. the model (inputs, likelihood, sampling) works on
             ``Phi^{-1}(F~_i(z))`` with ``F~_i`` the Winsorised empirical CDF of series ``i`` in
             the window's context, and samples are mapped back through its quantile function
-            (``probforecast.nn.copula``).
+            (``probforecast.models.gls.copula``).
         sample_group_size: ``G``, or ``None`` (default) to sample all ``N`` series jointly.
             With ``G < N``, ``sample`` draws consecutive groups of ``G`` series independently of
             each other (each group its own low-rank factor, GLS buffer and ``C_t``, which is

@@ -13,7 +13,7 @@ from probforecast.distributions import (
     default_lengthscales,
     kernel_mixture_correlation,
 )
-from probforecast.nn.heads import ARCoefficientHead, MixtureWeightHead
+from probforecast.models.gls.heads import ARCoefficientHead, MixtureWeightHead
 
 CorrelationKind = Literal["kernel", "ar"]
 

@@ -8,7 +8,7 @@ from typing import Any
 from einops import repeat
 from torch import Tensor, nn
 
-from probforecast.models.lowrank_ar import LowRankARForecaster
+from probforecast.models.gls.lowrank_ar import LowRankARForecaster
 
 
 class GPVar(LowRankARForecaster[tuple[Tensor, Tensor]]):
