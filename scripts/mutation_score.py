@@ -239,6 +239,8 @@ def run_module(
     run again and its killed mutants are carried over (``carry_over_base``)."""
     base = carry_over_base(module, spec) if survivors_only else None
     names = [s["name"] for s in base["survivors"]] if base else []
+    commit = git("rev-parse", "--short", "HEAD")  # what the scratch copy is taken from
+    dirty = bool(git("status", "--porcelain", "--", "src", "tests"))
     scratch = make_scratch(module, spec)
     start = time.perf_counter()
     with open(scratch / "mutmut-run.log", "w") as log:
@@ -267,17 +269,6 @@ def run_module(
                     "context": context_before(diff),
                 }
             )
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-    ).stdout.strip()
-    dirty = bool(
-        subprocess.run(
-            ["git", "status", "--porcelain", "--", "src", "tests"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    )
     run = {
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": commit + (" + uncommitted" if dirty else ""),
