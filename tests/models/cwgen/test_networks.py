@@ -15,7 +15,7 @@ from probforecast.models import CWDiff, CWFlow
 from probforecast.models.cwgen import CWFlowTS, FlowTSNet, TimeDiffNet, build_network
 from probforecast.models.cwgen.denoiser import ConditionalDenoiser
 from probforecast.models.cwgen.jmce import JMCELoss
-from probforecast.models.cwgen.networks.flowts import fourier_season, rotary
+from probforecast.models.cwgen.networks.flowts_blocks import fourier_season, rotary
 from probforecast.models.cwgen.networks.timediff import timediff_step_features
 from tests.conftest import REPO, SHARED_DATA, have_real_data
 from tests.models.cwgen._helpers import (
