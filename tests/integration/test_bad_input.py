@@ -253,3 +253,32 @@ def test_non_finite_loss_stops_the_cli_with_one_line(tmp_path, capsys):
     assert info.value.code == 3 and "Traceback" not in err
     assert err.startswith("probforecast: numerical error: Exploding.loss returned inf at epoch 0")
     assert "batch 0, step 0" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("forecaster", "option", "value", "choices"),
+    [
+        ("probforecast.models.CWFlow", "solver", "rk4", "heun"),
+        ("probforecast.models.CWDiff", "parameterization", "v", "eps"),
+        ("probforecast.models.CWDiff", "prior", "gaussian", "standard"),
+        ("probforecast.models.CWFlow", "whitening", "pca", "cholesky"),
+    ],
+)
+def test_a_choice_outside_its_options_is_refused_by_the_parser(
+    tmp_path, capsys, forecaster, option, value, choices
+):
+    """Choices are ``Literal`` types, so the CLI names the valid options before building
+    anything."""
+    err = fails(
+        capsys,
+        [
+            "fit",
+            *tiny(tmp_path),
+            "--model.forecaster",
+            forecaster,
+            f"--model.forecaster.init_args.{option}",
+            value,
+        ],
+    )
+    assert f'Parser key "{option}"' in err and "Expected a typing.Literal[" in err
+    assert f"'{choices}'" in err and f"Got value: {value}" in err

@@ -23,7 +23,7 @@ same factor ``A``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from einops import rearrange
@@ -31,7 +31,13 @@ from torch import Tensor
 
 from probforecast.data.batch import ForecastBatch
 from probforecast.models.base import masked_mean
-from probforecast.models.cwgen.generator import CWGenerator, _choice
+from probforecast.models.cwgen.generator import (
+    CWGenerator,
+    Prior,
+    Training,
+    WhiteningKind,
+    _choice,
+)
 from probforecast.models.cwgen.network import repeat_rows
 from probforecast.models.cwgen.whitening import Whitening
 from probforecast.models.noise import SampleNoise
@@ -77,9 +83,9 @@ class CWDiff(CWGenerator):
         prediction_length: int,
         freq: str = "h",
         num_time_features: int = 0,
-        prior: str = "jmce",
-        training: str = "two_stage",
-        whitening: str = "symmetric",
+        prior: Prior = "jmce",
+        training: Training = "two_stage",
+        whitening: WhiteningKind = "symmetric",
         jmce_checkpoint: str | None = None,
         jmce_d_model: int = 64,
         jmce_n_heads: int = 4,
@@ -99,7 +105,7 @@ class CWDiff(CWGenerator):
         diffusion_steps: int = 100,
         beta_start: float = 1e-4,
         beta_end: float = 0.02,
-        parameterization: str = "x0",
+        parameterization: Literal["x0", "eps"] = "x0",
         sampling_steps: int = 50,
         eta: float = 0.0,
         network: dict[str, Any] | None = None,

@@ -19,14 +19,20 @@ steps with Euler or Heun (2nd order; one more network call per step). The networ
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from einops import rearrange
 from torch import Tensor
 
 from probforecast.data.batch import ForecastBatch
-from probforecast.models.cwgen.generator import CWGenerator, _choice
+from probforecast.models.cwgen.generator import (
+    CWGenerator,
+    Prior,
+    Training,
+    WhiteningKind,
+    _choice,
+)
 from probforecast.models.cwgen.network import repeat_rows
 from probforecast.models.cwgen.whitening import Whitening
 from probforecast.models.noise import SampleNoise
@@ -53,9 +59,9 @@ class CWFlow(CWGenerator):
         prediction_length: int,
         freq: str = "h",
         num_time_features: int = 0,
-        prior: str = "jmce",
-        training: str = "two_stage",
-        whitening: str = "symmetric",
+        prior: Prior = "jmce",
+        training: Training = "two_stage",
+        whitening: WhiteningKind = "symmetric",
         jmce_checkpoint: str | None = None,
         jmce_d_model: int = 64,
         jmce_n_heads: int = 4,
@@ -73,7 +79,7 @@ class CWFlow(CWGenerator):
         d_ff: int = 128,
         dropout: float = 0.0,
         sampling_steps: int = 10,
-        solver: str = "euler",
+        solver: Literal["euler", "heun"] = "euler",
         fft_weight: float = 0.0,
         network: dict[str, Any] | None = None,
         time_scale: float = TIME_SCALE,

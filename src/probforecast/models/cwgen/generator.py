@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor
@@ -54,9 +54,12 @@ from probforecast.utils.checkpoint_meta import read_checkpoint
 
 log = logging.getLogger(__name__)
 
-PRIORS = ("jmce", "standard")
-TRAININGS = ("two_stage", "e2e")
-WHITENINGS = ("symmetric", "cholesky")
+Prior = Literal["jmce", "standard"]
+Training = Literal["two_stage", "e2e"]
+WhiteningKind = Literal["symmetric", "cholesky"]
+PRIORS: tuple[str, ...] = get_args(Prior)
+TRAININGS: tuple[str, ...] = get_args(Training)
+WHITENINGS: tuple[str, ...] = get_args(WhiteningKind)
 
 
 def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
@@ -138,9 +141,9 @@ class CWGenerator(Forecaster):
         prediction_length: int,
         freq: str = "h",
         num_time_features: int = 0,
-        prior: str = "jmce",
-        training: str = "two_stage",
-        whitening: str = "symmetric",
+        prior: Prior = "jmce",
+        training: Training = "two_stage",
+        whitening: WhiteningKind = "symmetric",
         jmce_checkpoint: str | None = None,
         jmce_d_model: int = 64,
         jmce_n_heads: int = 4,

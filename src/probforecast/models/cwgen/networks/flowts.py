@@ -64,6 +64,7 @@ from torch import Tensor, nn
 
 from probforecast.data.batch import ForecastBatch
 from probforecast.models.cwgen.flow import CWFlow
+from probforecast.models.cwgen.generator import Prior, Training, WhiteningKind
 from probforecast.models.cwgen.network import GeneratorNetwork, repeat_rows
 from probforecast.models.cwgen.networks.flowts_blocks import (
     DecoderBlock,
@@ -172,9 +173,9 @@ class CWFlowTS(CWFlow):
         prediction_length: int,
         freq: str = "h",
         num_time_features: int = 0,
-        prior: str = "jmce",
-        training: str = "two_stage",
-        whitening: str = "symmetric",
+        prior: Prior = "jmce",
+        training: Training = "two_stage",
+        whitening: WhiteningKind = "symmetric",
         jmce_checkpoint: str | None = None,
         jmce_d_model: int = 64,
         jmce_n_heads: int = 4,

@@ -45,13 +45,16 @@ x0-prediction, DDIM 50 steps).
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 from torch import Tensor, nn
 from torch.nn import functional
 
 from probforecast.models.cwgen.network import GeneratorNetwork
 
-PRIOR_BRANCHES = ("none", "linear")
+PriorBranch = Literal["none", "linear"]
+PRIOR_BRANCHES: tuple[str, ...] = get_args(PriorBranch)
 
 
 def _conv(c_in: int, c_out: int) -> nn.Conv1d:
@@ -118,7 +121,7 @@ class TimeDiffNet(GeneratorNetwork):
         layers_I: int = 5,  # noqa: N803 - the official name
         layers_II: int = 5,  # noqa: N803
         dropout: float = 0.1,
-        prior_branch: str = "none",
+        prior_branch: PriorBranch = "none",
         history_mean: bool = True,
     ) -> None:
         super().__init__()
