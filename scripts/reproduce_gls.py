@@ -176,7 +176,9 @@ def worker(args) -> None:
             "epochs": int(cli.trainer.current_epoch),
             "best_val_loss": float(ckpt.best_model_score),
         }
-    module = ForecastModule.load(best_path)
+    # the current config's forecaster (not the checkpoint's spec): --rescore applies
+    # sampling-only changes such as sample_group_size to the trained weights
+    module = ForecastModule.load(best_path, forecaster=cli.model.forecaster)
     best_epoch = int(read_checkpoint(best_path)["epoch"])
     pl.seed_everything(seed, verbose=False)
     per_repeat: dict[str, list[float]] = {m: [] for m in METRICS}
