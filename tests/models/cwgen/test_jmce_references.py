@@ -186,8 +186,7 @@ def test_diagnostic_figure_shows_sigma_hat_at_the_first_and_last_step():
     torch.manual_seed(0)
     model = JMCE(**facts(), cov_window=7, **SMALL_JMCE).eval()
     batch = random_batch(b=2)
-    with torch.no_grad():  # as ModelViews calls it
-        figures = model.diagnostic_figures(batch)
+    figures = model.diagnostic_figures(batch)  # grad mode: the view must not need no_grad
     assert list(figures) == ["jmce_sigma"]
     fig = figures["jmce_sigma"]
     try:

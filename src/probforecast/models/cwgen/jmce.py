@@ -288,6 +288,7 @@ class JMCE(Forecaster):
         mu, lower, _ = self.estimate(batch)
         return CholeskyWhitening(mu, lower).sample(num_samples, noise)
 
+    @torch.no_grad()
     def diagnostic_figures(self, batch: ForecastBatch) -> dict[str, object]:
         """Dashboard view (``probforecast.callbacks.ModelViews``): the estimated covariance
         ``Sigma-hat_t [N, N]`` of the first window at the first and the last horizon step."""
