@@ -377,3 +377,23 @@ def test_unit_frequency_sine_features_are_kept():
     x = np.linspace(0, 1, 9)
     draws = GPSampler().sample(leaf, x, 4000, np.random.default_rng(15))
     assert _mc_z(draws, kernel_matrix(leaf, x)) < 5.5
+
+
+def test_product_series_keeps_exact_frequencies_and_merges_equal_ones():
+    """``cos(a) cos(b) = (cos(a + b) + cos(a - b)) / 2``: the frequencies come back exact (they
+    were rounded to 9 decimals before, a kernel error of ~1e-9, above the sampler's 1e-10), and
+    equal sums from different pairs are merged with their weights added."""
+    from probforecast.data.synthetic.gp_sampler import _product_series
+
+    fa, wa = np.array([0.0, 1 / 3 + 1e-11]), np.array([0.25, 0.75])
+    fb, wb = np.array([1 / 7, 1 / 3]), np.array([0.5, 0.5])
+    freqs, weights = _product_series((fa, wa), (fb, wb))
+    d = np.linspace(0.0, 1.0, 257)
+    direct = (wa[:, None] * np.cos(2 * np.pi * fa[:, None] * d)).sum(0) * (
+        wb[:, None] * np.cos(2 * np.pi * fb[:, None] * d)
+    ).sum(0)
+    series = (weights[:, None] * np.cos(2 * np.pi * freqs[:, None] * d)).sum(0)
+    np.testing.assert_allclose(series, direct, rtol=0, atol=1e-14)
+    assert np.any(freqs == fa[1] + fb[1])  # 2/3 + 1e-11, not rounded to 9 decimals
+    assert len(freqs) == 6  # 1/7 and 1/3 appear twice (0 + f and |f - 0|-type pairs) and merge
+    np.testing.assert_allclose(weights.sum(), (wa.sum() * wb.sum()), rtol=1e-15)

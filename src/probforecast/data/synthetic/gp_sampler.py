@@ -99,8 +99,9 @@ def _product_series(a, b):
         [(fa[:, None] + fb[None, :]).ravel(), np.abs(fa[:, None] - fb[None, :]).ravel()]
     )
     weights = np.tile(0.5 * (wa[:, None] * wb[None, :]).ravel(), 2)
-    unique, inverse = np.unique(np.round(freqs, 9), return_inverse=True)
-    return unique, np.bincount(inverse, weights=weights)
+    # frequencies equal to 9 decimals are merged; each keeps an exact (unrounded) value
+    _, first, inverse = np.unique(np.round(freqs, 9), return_index=True, return_inverse=True)
+    return freqs[first], np.bincount(inverse, weights=weights)
 
 
 # rough single-thread costs (seconds) used to pick a route: per grid point of one feature
