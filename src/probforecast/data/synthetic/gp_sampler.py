@@ -150,8 +150,10 @@ def _term_matrix(term: list[Leaf], grid: Grid) -> np.ndarray:
 
 def pivoted_cholesky(cov: np.ndarray, tol: float) -> np.ndarray:
     """``F [n, r]`` with ``F F^T = cov - S``, ``S`` PSD with ``max diag S <= tol`` (so
-    ``|S_uv| <= tol``); falls back to ``eigh`` (dropping eigenvalues summing to ``<= tol``) if
-    LAPACK reports an indefinite matrix."""
+    ``|S_uv| <= tol``). Falls back to ``eigh`` (dropping eigenvalues summing to ``<= tol``) when
+    LAPACK's ``dpstrf`` factors nothing (rank 0: no positive diagonal entry; it takes the first
+    pivot whenever the largest diagonal is positive, even below ``tol``); a Schur complement
+    made indefinite by rounding ends the factorisation as rank-deficient instead."""
     chol, piv, rank, info = dpstrf(np.array(cov, dtype=np.float64, order="F"), tol=tol, lower=1)
     if info >= 0 and rank > 0:
         factor = np.empty((cov.shape[0], rank))
