@@ -57,11 +57,53 @@ class GeneratorOptions:
     chunk_size: int = 50
 
 
-@dataclass
+@dataclass(frozen=True)
+class GroupedArrays:
+    """The multivariate view the data module slices: ``values [T, N]`` float64 (NaN where a
+    series is missing), its start, the train length and the lengths of the rolling test
+    entries, and the series names."""
+
+    values: np.ndarray
+    start: pd.Period
+    train_length: int
+    test_lengths: list[int]
+    names: list[str]
+
+
 class LoadedDataset:
-    info: DatasetInfo
-    datasets: TrainDatasets
-    ground_truth: CorrelatedSeasonalSample | None = None
+    """A dataset as GluonTS ``TrainDatasets`` and as ``GroupedArrays``. File sources are read as
+    GluonTS datasets and grouped on first use; generated sources (``synthetic``, ``kernelsynth``,
+    ``lmc``, ``dynlmc_*``) give the arrays directly and build the GluonTS objects only if
+    ``datasets`` is read."""
+
+    def __init__(
+        self,
+        info: DatasetInfo,
+        datasets: TrainDatasets | None = None,
+        ground_truth: CorrelatedSeasonalSample | None = None,
+        arrays: GroupedArrays | None = None,
+        build_datasets: Callable[[], TrainDatasets] | None = None,
+    ) -> None:
+        if datasets is None and build_datasets is None:
+            raise ValueError("LoadedDataset needs datasets or build_datasets")
+        self.info, self.ground_truth = info, ground_truth
+        self._datasets, self._build, self._arrays = datasets, build_datasets, arrays
+
+    @property
+    def datasets(self) -> TrainDatasets:
+        if self._datasets is None:
+            assert self._build is not None
+            self._datasets = self._build()
+        return self._datasets
+
+    @property
+    def arrays(self) -> GroupedArrays:
+        if self._arrays is None:
+            self._arrays = GroupedArrays(
+                *grouped_arrays(self.datasets),
+                names=[str(e.get("item_id", i)) for i, e in enumerate(self.datasets.train)],
+            )
+        return self._arrays
 
 
 def default_cache_dir() -> Path:
@@ -107,9 +149,9 @@ def _synthetic(options: SyntheticOptions, prediction_length: int) -> LoadedDatas
         observation_noise_scale=options.observation_noise_scale,
         seed=options.seed,
     )
-    info = DATASETS["synthetic"]
-    datasets = _rolling_datasets(sample.values.T, info, prediction_length, options.num_test_windows)
-    return LoadedDataset(info, datasets, ground_truth=sample)
+    return _rolling(
+        sample.values.T, DATASETS["synthetic"], prediction_length, options.num_test_windows, sample
+    )
 
 
 def _generated(
@@ -130,14 +172,18 @@ def _generated(
     except ValueError as err:
         raise DataError(f"data.generator for {info.name!r}: {err}") from err
     values = np.concatenate([np.asarray(corpus[i], np.float64) for i in range(len(corpus))])
-    datasets = _rolling_datasets(values, info, prediction_length, options.num_test_windows)
-    return LoadedDataset(info, datasets)
+    return _rolling(values, info, prediction_length, options.num_test_windows)
 
 
-def _rolling_datasets(
-    values: np.ndarray, info: DatasetInfo, prediction_length: int, num_test_windows: int
-) -> TrainDatasets:
-    """``values [N, T]`` as GluonTS train (all but the test windows) + rolling test entries."""
+def _rolling(
+    values: np.ndarray,
+    info: DatasetInfo,
+    prediction_length: int,
+    num_test_windows: int,
+    ground_truth: CorrelatedSeasonalSample | None = None,
+) -> LoadedDataset:
+    """Generated ``values [N, T]``: training on all but the last ``num_test_windows`` horizons,
+    one rolling test entry per window; the arrays directly, the GluonTS view on demand."""
     start = pd.Period("2020-01-01 00:00", freq=info.freq)
     length = values.shape[1]
     train_len = length - num_test_windows * prediction_length
@@ -146,6 +192,32 @@ def _rolling_datasets(
             f"{info.name} length {length} is too short for {num_test_windows} test "
             f"windows of {prediction_length} steps"
         )
+    arrays = GroupedArrays(
+        # float32-rounded as GluonTS stores targets: the same numbers as the GluonTS view
+        np.ascontiguousarray(values.T.astype(np.float32), dtype=np.float64),
+        start,
+        train_len,
+        [train_len + k * prediction_length for k in range(1, num_test_windows + 1)],
+        [str(i) for i in range(values.shape[0])],
+    )
+    return LoadedDataset(
+        info,
+        ground_truth=ground_truth,
+        arrays=arrays,
+        build_datasets=lambda: _rolling_datasets(values, info, prediction_length, start, train_len),
+    )
+
+
+def _rolling_datasets(
+    values: np.ndarray,
+    info: DatasetInfo,
+    prediction_length: int,
+    start: pd.Period,
+    train_len: int,
+) -> TrainDatasets:
+    """``values [N, T]`` as GluonTS train (the first ``train_len`` steps) + rolling test entries
+    (one more horizon each, up to the end)."""
+    num_test_windows = (values.shape[1] - train_len) // prediction_length
     train = [
         {"start": start, "target": row[:train_len], "item_id": str(i)}
         for i, row in enumerate(values)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from probforecast.data.loading import LoadedDataset, grouped_arrays
+from probforecast.data.loading import LoadedDataset
 from probforecast.data.scaling import ScalingKind, fit_scaler, observed_std
 from probforecast.data.splits import Split
 from probforecast.data.time_features import time_features
@@ -45,7 +45,9 @@ def prepare(
     """Group the series (NaN where missing; ``missing_values`` sentinels masked too), split with
     ``make_split(length, train_length, test_lengths)``, fit the scaler on the training range and
     build the windows, which carry each series' std over the test range."""
-    values, start, train_length, test_lengths = grouped_arrays(loaded.datasets)
+    grouped = loaded.arrays
+    values, start = grouped.values, grouped.start
+    train_length, test_lengths = grouped.train_length, grouped.test_lengths
     if missing_values:
         sentinel = np.isin(values, missing_values)
         log.info("data.missing_values: %d entries masked", int(sentinel.sum()))
@@ -71,5 +73,4 @@ def prepare(
         prediction_length,
         series_std=observed_std(test_range),
     )
-    names = [str(e.get("item_id", i)) for i, e in enumerate(loaded.datasets.train)]
-    return PreparedData(windows, split, pd.Period(start), raw, names)
+    return PreparedData(windows, split, pd.Period(start), raw, list(grouped.names))
