@@ -10,53 +10,23 @@ import dataclasses
 import pytest
 import torch
 
-from probforecast.data import ForecastDataModule, SyntheticOptions
-from probforecast.models import GPVar, TransformerForecaster
 from probforecast.models.gls.copula import EmpiricalCopula
 from probforecast.models.noise import SampleNoise
+from tests.models.gls_fixtures import BACKBONES, double_training_batch, small_gls_model
 
-BACKBONES = {"gpvar": GPVar, "transformer": TransformerForecaster}
 Q, D = 4, 2
 
 
 @pytest.fixture(scope="module")
 def data():
-    dm = ForecastDataModule(
-        "synthetic",
-        context_length=12,
-        prediction_length=Q,
-        batch_size=2,
-        synthetic=SyntheticOptions(num_series=3, length=200, num_test_windows=1),
-    )
-    dm.setup("fit")
-    b = next(iter(dm.train_dataloader()))
-    b = dataclasses.replace(
-        b, **{f.name: getattr(b, f.name).double() for f in dataclasses.fields(b)
-              if getattr(b, f.name).is_floating_point()}
-    )  # fmt: skip
+    b, dm = double_training_batch(12, Q, 3)
     past_observed = b.past_observed.clone()
     past_observed[1, 3, 0] = False  # a missing context value: the marginal ignores it
     return dataclasses.replace(b, past_observed=past_observed), dm
 
 
 def build(kind, dm, **kwargs):
-    torch.manual_seed(7)
-    model = BACKBONES[kind](
-        target_dim=dm.target_dim,
-        context_length=dm.context_length,
-        prediction_length=dm.prediction_length,
-        freq=dm.freq,
-        num_time_features=dm.num_time_features,
-        hidden_size=8,
-        rank=2,
-        lags=[1, 2],
-        dropout=0.0,
-        **kwargs,
-    )
-    if model.correlation is not None:
-        with torch.no_grad():
-            model.correlation.weight_head.proj.bias.copy_(torch.tensor([2.0, 1.0, -2.0]))
-    return model.double().eval()
+    return small_gls_model(kind, dm, seed=7, spread=False, **kwargs)
 
 
 def pair(kind, dm, **kwargs):

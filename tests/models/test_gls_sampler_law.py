@@ -18,51 +18,19 @@ import pytest
 import torch
 
 import probforecast.models.gls.lowrank_ar as lowrank_ar
-from probforecast.data import ForecastDataModule, SyntheticOptions
-from probforecast.models import GPVar, TransformerForecaster
 from probforecast.models.noise import SampleNoise
+from tests.models.gls_fixtures import BACKBONES, double_training_batch, small_gls_model
 
-BACKBONES = {"gpvar": GPVar, "transformer": TransformerForecaster}
 Q, N, S = 6, 4, 3
 
 
 @pytest.fixture(scope="module")
 def data():
-    dm = ForecastDataModule(
-        "synthetic",
-        context_length=12,
-        prediction_length=Q,
-        batch_size=2,
-        synthetic=SyntheticOptions(num_series=N, length=200, num_test_windows=1),
-    )
-    dm.setup("fit")
-    b = next(iter(dm.train_dataloader()))
-    b = dataclasses.replace(
-        b, **{f.name: getattr(b, f.name).double() for f in dataclasses.fields(b)
-              if getattr(b, f.name).is_floating_point()}
-    )  # fmt: skip
-    return b, dm
+    return double_training_batch(12, Q, N)
 
 
 def build(kind, dm, **kwargs):
-    torch.manual_seed(5)
-    model = BACKBONES[kind](
-        target_dim=dm.target_dim,
-        context_length=dm.context_length,
-        prediction_length=dm.prediction_length,
-        freq=dm.freq,
-        num_time_features=dm.num_time_features,
-        hidden_size=8,
-        rank=2,
-        lags=[1, 2],
-        dropout=0.0,
-        **kwargs,
-    )
-    if model.correlation is not None:
-        with torch.no_grad():  # weight away from the identity component: C clearly not I
-            model.correlation.weight_head.proj.weight.normal_(0.0, 0.3)
-            model.correlation.weight_head.proj.bias.copy_(torch.tensor([2.0, 1.0, -2.0]))
-    return model.double().eval()
+    return small_gls_model(kind, dm, seed=5, spread=True, **kwargs)
 
 
 def record_draws(monkeypatch) -> list[tuple[torch.Tensor, ...]]:
@@ -178,20 +146,7 @@ def test_gls_with_d_one_samples_like_independent_errors(kind, data, monkeypatch)
 def short_context():
     """Context 5 with lags [1, 2]: P = 3 unrolled steps, fewer than Q - 1 = 5 (allowed without
     GLS, which has no residual buffer to seed)."""
-    dm = ForecastDataModule(
-        "synthetic",
-        context_length=5,
-        prediction_length=Q,
-        batch_size=2,
-        synthetic=SyntheticOptions(num_series=N, length=200, num_test_windows=1),
-    )
-    dm.setup("fit")
-    b = next(iter(dm.train_dataloader()))
-    b = dataclasses.replace(
-        b, **{f.name: getattr(b, f.name).double() for f in dataclasses.fields(b)
-              if getattr(b, f.name).is_floating_point()}
-    )  # fmt: skip
-    return b, dm
+    return double_training_batch(5, Q, N)
 
 
 @pytest.mark.parametrize("context", ["data", "short_context"])
