@@ -19,7 +19,6 @@ nothing else.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 from collections.abc import Sequence
@@ -43,10 +42,11 @@ from probforecast.callbacks import (
 )
 from probforecast.data.datamodule import ForecastDataModule
 from probforecast.models.base import DATA_FACTS, Forecaster
-from probforecast.models.checkpoint_io import datamodule_from_checkpoint
+from probforecast.models.checkpoint_io import datamodule_from_checkpoint, module_from_checkpoint
 from probforecast.models.module import ForecastModule
 from probforecast.utils.checkpoint_meta import read_checkpoint
 from probforecast.utils.gluonts_interop import to_gluonts_forecasts, to_gluonts_targets
+from probforecast.utils.init_spec import import_path
 from probforecast.viz import fan_chart
 
 log = logging.getLogger(__name__)
@@ -228,10 +228,10 @@ def resolve_forecaster_class(forecaster: str | type) -> type:
     if isinstance(forecaster, type):
         cls = forecaster
     elif isinstance(forecaster, str):
-        module_name, _, name = forecaster.rpartition(".")
+        path = forecaster if "." in forecaster else f"probforecast.models.{forecaster}"
         try:
-            cls = getattr(importlib.import_module(module_name or "probforecast.models"), name)
-        except (ImportError, AttributeError):
+            cls = import_path(path)
+        except ValueError:
             raise ValueError(
                 f"unknown forecaster {forecaster!r}: give a class, a name from "
                 "probforecast.models (e.g. 'GaussianRNN') or a full class path"
@@ -330,10 +330,16 @@ def load(
         map_location: device to load on.
     """
     path = Path(checkpoint_path)
+    checkpoint = read_checkpoint(path, map_location)
     if datamodule is None:
-        datamodule = datamodule_from_checkpoint(read_checkpoint(path), path)
-    module = ForecastModule.load(
-        path, forecaster=forecaster, datamodule=datamodule, map_location=map_location
+        datamodule = datamodule_from_checkpoint(checkpoint, path)
+    module = module_from_checkpoint(
+        ForecastModule,
+        checkpoint,
+        path,
+        forecaster=forecaster,
+        datamodule=datamodule,
+        map_location=map_location,
     )
     return Predictor(module, datamodule, str(path))
 

@@ -204,28 +204,24 @@ def _rolling(
         info,
         ground_truth=ground_truth,
         arrays=arrays,
-        build_datasets=lambda: _rolling_datasets(values, info, prediction_length, start, train_len),
+        build_datasets=lambda: _rolling_datasets(values, info, prediction_length, arrays),
     )
 
 
 def _rolling_datasets(
-    values: np.ndarray,
-    info: DatasetInfo,
-    prediction_length: int,
-    start: pd.Period,
-    train_len: int,
+    values: np.ndarray, info: DatasetInfo, prediction_length: int, arrays: GroupedArrays
 ) -> TrainDatasets:
-    """``values [N, T]`` as GluonTS train (the first ``train_len`` steps) + rolling test entries
-    (one more horizon each, up to the end)."""
-    num_test_windows = (values.shape[1] - train_len) // prediction_length
+    """``values [N, T]`` as the GluonTS view of ``arrays``: train entries of
+    ``arrays.train_length`` steps, one rolling test entry per ``arrays.test_lengths``."""
+    start, names = arrays.start, arrays.names
     train = [
-        {"start": start, "target": row[:train_len], "item_id": str(i)}
-        for i, row in enumerate(values)
+        {"start": start, "target": row[: arrays.train_length], "item_id": name}
+        for name, row in zip(names, values, strict=True)
     ]
     test = [
-        {"start": start, "target": row[: train_len + k * prediction_length], "item_id": str(i)}
-        for k in range(1, num_test_windows + 1)
-        for i, row in enumerate(values)
+        {"start": start, "target": row[:length], "item_id": name}
+        for length in arrays.test_lengths
+        for name, row in zip(names, values, strict=True)
     ]
     meta = MetaData(freq=info.freq, prediction_length=prediction_length)
     return TrainDatasets(
@@ -328,7 +324,7 @@ def _read_m4_csv(info: DatasetInfo, req: LoadRequest) -> LoadedDataset:
 
 
 def _read_ltsf_csv(info: DatasetInfo, req: LoadRequest) -> LoadedDataset:
-    (path,) = _require_files(info, req.root)[:1]
+    path = _require_files(info, req.root)[0]
     csv = _cached_csv(info.name, path, info.freq, req.prediction_length, req.date_column, req.cache)
     return LoadedDataset(info, csv)
 

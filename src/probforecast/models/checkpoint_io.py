@@ -61,9 +61,28 @@ def load_module(
     map_location: str | torch.device = "cpu",
 ) -> Module:
     """``cls`` rebuilt from ``path`` with every saved setting and its weights, in eval mode."""
-    checkpoint = read_checkpoint(path, map_location)
+    return module_from_checkpoint(
+        cls,
+        read_checkpoint(path, map_location),
+        Path(path),
+        forecaster=forecaster,
+        datamodule=datamodule,
+        map_location=map_location,
+    )
+
+
+def module_from_checkpoint(
+    cls: type[Module],
+    checkpoint: dict,
+    path: Path,
+    *,
+    forecaster: Forecaster | None = None,
+    datamodule: ForecastDataModule | None = None,
+    map_location: str | torch.device = "cpu",
+) -> Module:
+    """``load_module`` on a checkpoint already read from ``path``."""
     if forecaster is None:
-        forecaster = rebuild_forecaster(checkpoint, Path(path), datamodule)
+        forecaster = rebuild_forecaster(checkpoint, path, datamodule)
     module = cls(forecaster, **module_settings(checkpoint))
     module.on_load_checkpoint(checkpoint)  # class/geometry check and the training seed
     module.load_state_dict(checkpoint["state_dict"])

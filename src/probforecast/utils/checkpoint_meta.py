@@ -1,9 +1,10 @@
 """What a probforecast checkpoint is for, and the one safe way to read a checkpoint file.
 
 ``ForecastModule.on_save_checkpoint`` stores ``checkpoint["probforecast"]`` = the forecaster's
-class (by its stable name, ``probforecast.utils.init_spec.stable_class_path``) and data geometry (target_dim, context/prediction length); loading it into another
-forecaster class or another ``target_dim`` then fails with one line saying so, instead of a
-wall of ``state_dict`` key/size mismatches. Checkpoints are read with ``weights_only=True``:
+class (by its stable name, ``probforecast.utils.init_spec.stable_class_path``) and data
+geometry (target_dim, context/prediction length); loading it into another forecaster class
+or another ``target_dim`` then fails with one line saying so, instead of a wall of
+``state_dict`` key/size mismatches. Checkpoints are read with ``weights_only=True``:
 the only non-tensor objects we store (the DataModule's option dataclasses) are allow-listed.
 """
 

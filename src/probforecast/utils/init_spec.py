@@ -141,15 +141,20 @@ MOVED_MODULES = {
 }
 
 
-def resolve_class_path(class_path: str) -> type:
-    """The class a ``package.module.Class`` path names (a module in ``MOVED_MODULES`` read at
-    its new place); ``ValueError`` naming the path if none."""
-    module, _, name = class_path.rpartition(".")
+def import_path(path: str) -> Any:
+    """The object a ``package.module.name`` path names (a module in ``MOVED_MODULES`` read at
+    its new place); ``ValueError`` naming the path and the import error if there is none."""
+    module, _, name = path.rpartition(".")
     module = MOVED_MODULES.get(module, module)
     try:
-        cls = getattr(importlib.import_module(module), name) if module else None
-    except ImportError:
-        cls = None
+        return getattr(importlib.import_module(module), name) if module else None
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"class_path {path!r} names no importable class ({err})") from None
+
+
+def resolve_class_path(class_path: str) -> type:
+    """The class ``import_path(class_path)`` names; ``ValueError`` naming the path if none."""
+    cls = import_path(class_path)
     if not isinstance(cls, type):
         raise ValueError(f"class_path {class_path!r} names no importable class")
     return cls

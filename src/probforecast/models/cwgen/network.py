@@ -35,12 +35,11 @@ In YAML the network is a ``class_path`` spec::
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, cast, overload
 
 from torch import Tensor, nn
 
-from probforecast.utils.init_spec import RecordsInitArgs
+from probforecast.utils.init_spec import RecordsInitArgs, import_path
 
 DATA_FACTS = ("target_dim", "context_length", "prediction_length", "num_time_features")
 
@@ -56,12 +55,11 @@ class GeneratorNetwork(RecordsInitArgs, nn.Module):
 
 
 def resolve_class(class_path: str) -> type:
-    module, _, name = class_path.rpartition(".")
-    if not module:
+    if "." not in class_path:
         raise ValueError(f"network class_path must be 'package.module.Class'; got {class_path!r}")
     try:
-        cls = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as err:
+        cls = import_path(class_path)
+    except ValueError as err:
         raise ValueError(f"network class_path {class_path!r} cannot be imported: {err}") from err
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise ValueError(f"network class_path {class_path!r} is not an nn.Module subclass")
