@@ -28,20 +28,17 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import logging
 import os
 import shutil
-import statistics
 import sys
-import time
 import warnings
 from pathlib import Path
 
 import torch
 
 from probforecast.cli import ProbForecastCLI
-from probforecast.utils.checkpoint_meta import read_checkpoint
+from probforecast.evaluate import JsonLines, backtest, fit_run, format_mean_std
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = ("etth1", "etth2")
@@ -97,7 +94,7 @@ def jmce_ckpt(args, dataset: str, seed: int) -> Path:
     return root / f"{dataset}_s{seed}" / "jmce" / "checkpoints" / "best.ckpt"
 
 
-def build_cli(args, dataset: str, seed: int, base: str, prior: str) -> ProbForecastCLI:
+def cli_args(args, dataset: str, seed: int, base: str, prior: str) -> list[str]:
     argv = []
     for f in config_files(dataset, base, prior):
         argv += ["--config", f]
@@ -130,7 +127,7 @@ def build_cli(args, dataset: str, seed: int, base: str, prior: str) -> ProbForec
             "--model.num_samples=4",
             "--model.val_num_samples=2",
         ]
-    return ProbForecastCLI(args=argv, run=False)
+    return argv
 
 
 def budget_of(cli: ProbForecastCLI, base: str) -> str:
@@ -156,9 +153,7 @@ def budget_of(cli: ProbForecastCLI, base: str) -> str:
 
 # ---------------------------------------------------------------------------------- run
 def load_lines(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return JsonLines(path).read()
 
 
 def done(lines: list[dict], dataset: str, base: str, prior: str, seed: int, smoke: bool) -> bool:
@@ -185,21 +180,11 @@ def one_run(args, dataset: str, seed: int, base: str, prior: str) -> dict:
     directory = run_dir(args, dataset, seed, base, prior)
     if directory.exists():  # an interrupted run: start it afresh
         shutil.rmtree(directory)
-    cli = build_cli(args, dataset, seed, base, prior)
-    start = time.perf_counter()
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-    fit_s = time.perf_counter() - start
-    callback = cli.trainer.checkpoint_callback
-    best = callback.best_model_path
-    best_score = float(callback.best_model_score) if callback.best_model_score is not None else None
-    best_epoch = int(read_checkpoint(best).get("epoch", -1))
-    start = time.perf_counter()
-    (result,) = cli.trainer.test(
-        cli.model, datamodule=cli.datamodule, ckpt_path=best, verbose=False
-    )
-    test_s = time.perf_counter() - start
-    metrics = {k.removeprefix("test/"): float(v) for k, v in result.items()}
+    run = fit_run(cli_args(args, dataset, seed, base, prior))
+    scores = backtest(run.module, run.datamodule)
+    metrics = {k: v for k, v in scores.items() if k in METRICS}
     metrics["qice"] *= 100  # the paper's tables report QICE x 100
+    fit_s, test_s = run.fit["fit_seconds"], scores["test_seconds"]
     return {
         "dataset": dataset,
         "base": base,
@@ -208,10 +193,10 @@ def one_run(args, dataset: str, seed: int, base: str, prior: str) -> dict:
         "metrics": metrics,
         "fit_s": round(fit_s, 1),
         "test_s": round(test_s, 1),
-        "epochs": cli.trainer.current_epoch,
-        "best_epoch": best_epoch + 1,  # 1-based
-        "best_val_loss": best_score,
-        "budget": budget_of(cli, base),
+        "epochs": run.fit["epochs"],
+        "best_epoch": run.fit["best_epoch"],  # 1-based
+        "best_val_loss": run.fit["best_score"],
+        "budget": budget_of(run.cli, base),
         "configs": [str(Path(f).relative_to(REPO)) for f in config_files(dataset, base, prior)],
         "threads": torch.get_num_threads(),
         "load": os.getloadavg()[0],
@@ -243,8 +228,7 @@ def run(args) -> None:
                 print(f"[{dt.datetime.now():%H:%M:%S}] {dataset} seed {seed}: {base} {prior}",
                       flush=True)  # fmt: skip
                 record = one_run(args, dataset, seed, base, prior)
-                with open(jsonl, "a") as f:
-                    f.write(json.dumps(record) + "\n")
+                JsonLines(jsonl).append(record)
                 m = record["metrics"]
                 print(f"  fit {record['fit_s']:.0f}s test {record['test_s']:.0f}s best epoch "
                       f"{record['best_epoch']}: CRPS {m['crps_unnormalized']:.3f} QICE "
@@ -254,9 +238,7 @@ def run(args) -> None:
 
 # ---------------------------------------------------------------------------------- table
 def _ms(values: list[float], digits: int = 3) -> str:
-    mean = statistics.fmean(values)
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+    return format_mean_std(values, digits)
 
 
 def format_table(records: list[dict]) -> str:

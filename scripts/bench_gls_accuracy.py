@@ -17,22 +17,20 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 import warnings
 from pathlib import Path
 
-import lightning.pytorch as pl
 import numpy as np
 import torch
 
-from probforecast.cli import QUIET_TRAINER_ARGS, ProbForecastCLI
 from probforecast.data.synthetic.correlated_seasonal_oracle import oracle_samples
+from probforecast.evaluate import QUIET_RUN_ARGS, backtest, fit_run, format_mean_std
 from probforecast.metrics import build_metric_collection
 
 warnings.filterwarnings("ignore")
 torch.set_flush_denormal(True)  # as the CLI does
 REPO = Path(__file__).resolve().parents[1]
-METRICS = ("test/crps", "test/crps_sum", "test/energy_score")
+METRICS = ("crps", "crps_sum", "energy_score")
 # spec-gls §6 (Tables 5, 1, 8): (CRPS, CRPS-sum) for w/o and w/; None where the paper has no row
 PAPER = {
     ("gpvar", "exchange_rate_nips"): {"independent": (0.0171, 0.0068), "gls": (0.0141, 0.0117)},
@@ -50,8 +48,8 @@ def run_one(
 ) -> dict[str, object]:
     suffix = "" if likelihood == "gls" else "_independent"
     run_dir = root / f"{model}_{dataset}_{likelihood}_seed{seed}"
-    cli = ProbForecastCLI(
-        args=[
+    run = fit_run(
+        [
             "--config",
             str(REPO / "configs" / model / f"{dataset}{suffix}.yaml"),
             "--seed_everything",  # after --config, which sets its own seed
@@ -62,41 +60,16 @@ def run_one(
             str(run_dir),
             "--trainer.max_steps",
             str(args.max_steps),
-            *QUIET_TRAINER_ARGS,
-            "--forecast_plot.every_n_val_epochs",
-            "0",
+            *QUIET_RUN_ARGS,
             "--data.num_val_windows",  # the rolling protocol's option (max_val_windows is not read)
             str(args.val_windows),
             "--trainer.check_val_every_n_epoch",
             str(args.check_val_every),
             *[f"--{kv}" for kv in args.set if likelihood == "gls"],
-        ],
-        run=False,
+        ]
     )
-    start = time.perf_counter()
-    cli.trainer.fit(cli.model, cli.datamodule)
-    fit_seconds = time.perf_counter() - start
-    best = cli.trainer.checkpoint_callback.best_model_path
-    scores: dict[str, list[float]] = {m: [] for m in METRICS}
-    for repeat in range(args.repeats):
-        cli.model.sample_seed = 1000 + repeat
-        tester = pl.Trainer(
-            logger=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[]
-        )
-        module = (  # the final weights when the budget ended before the first validation
-            type(cli.model).load(best) if best else cli.model
-        )
-        module.sample_seed = 1000 + repeat
-        (result,) = tester.test(module, cli.datamodule, verbose=False)
-        for m in METRICS:
-            scores[m].append(result[m])
-    means = {m: statistics.fmean(v) for m, v in scores.items()}
-    return {
-        "fit_seconds": fit_seconds,
-        "steps": cli.trainer.global_step,
-        "dm": cli.datamodule,
-        **means,
-    }
+    scores = backtest(run.module, run.datamodule, repeats=args.repeats)
+    return {**run.fit, "dm": run.datamodule, **{m: scores[m] for m in METRICS}}
 
 
 def oracle_scores(dm, repeats: int) -> dict[str, list[float]]:
@@ -105,7 +78,7 @@ def oracle_scores(dm, repeats: int) -> dict[str, list[float]]:
     scores: dict[str, list[float]] = {m: [] for m in METRICS}
     for repeat in range(repeats):
         rng = np.random.default_rng(1000 + repeat)
-        metrics = build_metric_collection("test/", metrics=[m.split("/")[1] for m in METRICS])
+        metrics = build_metric_collection(metrics=list(METRICS))
         for batch in dm.test_dataloader():
             q = batch.future_target.shape[1]
             draws = [
@@ -120,9 +93,7 @@ def oracle_scores(dm, repeats: int) -> dict[str, list[float]]:
 
 
 def fmt(values: list[float]) -> str:
-    mean = statistics.fmean(values)
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{mean:.4f}±{std:.4f}"
+    return format_mean_std(values, sep="±")
 
 
 def main() -> None:
@@ -183,20 +154,19 @@ def main() -> None:
                 if likelihood == "gls" and "independent" in per_lik:
                     base = per_lik["independent"]
                     won = sum(
-                        g["test/crps_sum"] < i["test/crps_sum"]
-                        for g, i in zip(runs, base, strict=True)
+                        g["crps_sum"] < i["crps_sum"] for g, i in zip(runs, base, strict=True)
                     )
                     wins = f"{won}/{len(runs)}"
                 fit = statistics.fmean(r["fit_seconds"] for r in runs)
                 emit(
-                    f"| {model} | {dataset} | {name} | {fmt(col['test/crps'])} | {fmt(col['test/crps_sum'])} | "
-                    f"{fmt(col['test/energy_score'])} | {paper_cols} | {wins} | {fit:.0f} ({runs[0]['steps']}) |"
+                    f"| {model} | {dataset} | {name} | {fmt(col['crps'])} | {fmt(col['crps_sum'])} | "
+                    f"{fmt(col['energy_score'])} | {paper_cols} | {wins} | {fit:.0f} ({runs[0]['steps']}) |"
                 )
             if dataset == "synthetic" and not oracle_done and "gls" in per_lik:
                 oracle = oracle_scores(per_lik["gls"][0]["dm"], args.repeats)
                 emit(
-                    f"| oracle | synthetic | true law | {fmt(oracle['test/crps'])} | "
-                    f"{fmt(oracle['test/crps_sum'])} | {fmt(oracle['test/energy_score'])} | – | – | – | – |"
+                    f"| oracle | synthetic | true law | {fmt(oracle['crps'])} | "
+                    f"{fmt(oracle['crps_sum'])} | {fmt(oracle['energy_score'])} | – | – | – | – |"
                 )
                 oracle_done = True
 

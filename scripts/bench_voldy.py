@@ -34,15 +34,14 @@ from pathlib import Path
 
 import torch
 
-from probforecast.cli import ProbForecastCLI
 from probforecast.data import ForecastDataModule
 from probforecast.data.batch import ForecastBatch
+from probforecast.evaluate import JsonLines, backtest, fit_run, format_mean_std, in_band
 from probforecast.metrics import build_metric_collection
 from probforecast.models import VolDyVAE
 from probforecast.models.module import ForecastModule
 from probforecast.models.voldy.diagnostics import lag1_autocorrelation
 from probforecast.models.voldy.likelihoods import sample_noise
-from probforecast.utils.checkpoint_meta import read_checkpoint
 
 warnings.filterwarnings("ignore")
 torch.set_flush_denormal(True)
@@ -122,7 +121,7 @@ def protocol_data_options(protocol: str, args) -> dict[str, object]:
             "max_val_windows": 32, "max_test_windows": args.max_test_windows}  # fmt: skip
 
 
-def build_cli(args, dataset: str, horizon: int, seed: int, run_dir: Path) -> ProbForecastCLI:
+def cli_args(args, dataset: str, horizon: int, seed: int, run_dir: Path) -> list[str]:
     configs = ["--config", str(REPO / "configs" / "voldy_vae" / f"{dataset}.yaml")]
     if horizon != 96:
         configs += [
@@ -149,7 +148,7 @@ def build_cli(args, dataset: str, horizon: int, seed: int, run_dir: Path) -> Pro
         overrides.append(f"--model.forecaster.init_args.{item}")
     for item in args.data_set or []:
         overrides.append(f"--data.{item}")
-    return ProbForecastCLI(args=configs + overrides, run=False)
+    return configs + overrides
 
 
 def protocol_datamodule(datamodule: ForecastDataModule, protocol: str, args) -> ForecastDataModule:
@@ -205,32 +204,29 @@ def run_accuracy(args) -> None:
             per_seed = []
             for seed in args.seeds:
                 run_dir = Path(args.run_root) / f"{dataset}_h{horizon}_s{seed}"
-                cli = build_cli(args, dataset, horizon, seed, run_dir)
-                start = time.perf_counter()
-                cli.trainer.fit(cli.model, cli.datamodule)
-                fit_s = time.perf_counter() - start
-                best = cli.trainer.checkpoint_callback.best_model_path
-                module = type(cli.model).load(best, map_location=cli.model.device)
-                ckpt = read_checkpoint(best)
-                best_epoch = int(ckpt.get("epoch", -2)) + 1  # 1-based
+                run = fit_run(cli_args(args, dataset, horizon, seed, run_dir))
                 for protocol in PROTOCOLS:
-                    data = protocol_datamodule(cli.datamodule, protocol, args)
-                    start = time.perf_counter()
+                    data = protocol_datamodule(run.datamodule, protocol, args)
                     aggregation = "window_mean" if protocol == "probts" else "pooled"
-                    result = evaluate(module, data, args.num_samples, aggregation)
+                    scores = backtest(
+                        run.module,
+                        data,
+                        scorer=lambda m, d, a=aggregation: evaluate(m, d, args.num_samples, a),
+                    )
+                    result = {k: v for k, v in scores.items() if not k.endswith("_repeat_std")}
                     result.update(
-                        fit_s=fit_s,
-                        test_s=time.perf_counter() - start,
-                        epochs=cli.trainer.current_epoch,
-                        best_epoch=best_epoch,
+                        fit_s=run.fit["fit_seconds"],
+                        test_s=result.pop("test_seconds"),
+                        epochs=run.fit["epochs"],
+                        best_epoch=run.fit["best_epoch"],
                         test_windows=len(data.split.test_starts),
                     )
+                    del result["repeats"]
                     record = {"dataset": dataset, "H": horizon, "seed": seed, **result}
                     record["budget"] = budget(args, protocol)
                     print(json.dumps(record), flush=True)
                     if args.jsonl:
-                        with open(args.jsonl, "a") as f:
-                            f.write(json.dumps(record) + "\n")
+                        JsonLines(args.jsonl).append(record)
                     if protocol == "probts":
                         per_seed.append(result)
             rows.append((dataset, horizon, per_seed))
@@ -266,20 +262,17 @@ def run_table(args) -> None:
 
 
 def _ms(values: list[float], digits: int = 3) -> str:
-    mean = statistics.fmean(values)
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+    return format_mean_std(values, digits)
 
 
-def in_band(values: list[float], paper: tuple[float, float] | None) -> str:
+def band(values: list[float], paper: tuple[float, float] | None) -> str:
     """``yes`` when |our mean - the paper's mean| <= 2 sqrt(our seed std^2 + the paper's std^2)
     (the rule of docs/gls_accuracy.md: a two-sigma test on the difference of the means)."""
     if paper is None:
         return "-"
-    mean = statistics.fmean(values)
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    gap = abs(mean - paper[0])
-    return "yes" if gap <= 2 * (std**2 + paper[1] ** 2) ** 0.5 else f"no ({mean - paper[0]:+.3f})"
+    if in_band(values, paper):
+        return "yes"
+    return f"no ({statistics.fmean(values) - paper[0]:+.3f})"
 
 
 def format_table(rows, bud: str) -> str:
@@ -298,8 +291,8 @@ def format_table(rows, bud: str) -> str:
         def col(key, digits=3, res=res):
             return _ms([r[key] for r in res], digits)
 
-        band_c = in_band([r["crps_quantile"] for r in res], paper[0] if paper else None)
-        band_n = in_band([r["nmae"] for r in res], paper[1] if paper else None)
+        band_c = band([r["crps_quantile"] for r in res], paper[0] if paper else None)
+        band_n = band([r["nmae"] for r in res], paper[1] if paper else None)
         epochs = "/".join(str(r.get("best_epoch", "?")) for r in res)
         lines.append(
             f"| {dataset} | {horizon} | {len(res)} | {col('crps_quantile')} | {pc} | {band_c} | "

@@ -18,32 +18,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import warnings
 from pathlib import Path
 
 import torch
 
+from probforecast.evaluate import JsonLines, format_mean_std
+
 warnings.filterwarnings("ignore")
-METRICS = ("test/crps", "test/crps_sum", "test/energy_score")
+METRICS = ("crps", "crps_sum", "energy_score")
 
 
 def load_run(run_dir: Path):
     """``(module, datamodule)`` of a finished run: its saved config, its best checkpoint."""
-    from probforecast.cli import QUIET_TRAINER_ARGS, ProbForecastCLI
-    from probforecast.models.module import ForecastModule
+    from probforecast.evaluate import reload_run
 
-    cli = ProbForecastCLI(
-        args=[
-            "--config",
-            str(run_dir / "config.yaml"),
-            *QUIET_TRAINER_ARGS,
-        ],
-        run=False,
-    )
-    best = json.loads((run_dir / "checkpoints" / "best.json").read_text())["best_model_path"]
-    module = ForecastModule.load(best)
-    return module, cli.datamodule
+    run = reload_run(run_dir)
+    return run.module, run.datamodule
 
 
 @torch.no_grad()
@@ -67,18 +58,12 @@ def validation_nll(module, datamodule) -> float:
 
 
 def test_scores(module, datamodule, repeats: int) -> dict[str, float]:
-    import lightning.pytorch as pl
+    """Test scores of ``repeats`` sampling passes (seeds 1000, 1001, ...), as
+    ``bench_gls_accuracy.py`` tests; keys ``test/<metric>``."""
+    from probforecast.evaluate import backtest
 
-    scores: dict[str, list[float]] = {m: [] for m in METRICS}
-    for repeat in range(repeats):
-        module.sample_seed = 1000 + repeat
-        tester = pl.Trainer(
-            logger=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[]
-        )
-        (result,) = tester.test(module, datamodule, verbose=False)
-        for m in METRICS:
-            scores[m].append(result[m])
-    return {m: statistics.fmean(v) for m, v in scores.items()}
+    scores = backtest(module, datamodule, repeats=repeats)
+    return {f"test/{m}": scores[m] for m in METRICS}
 
 
 def select(candidates: dict[float, Path]) -> tuple[float, dict[float, float]]:
@@ -141,13 +126,9 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
         if args.jsonl:
-            Path(args.jsonl).parent.mkdir(parents=True, exist_ok=True)
-            with open(args.jsonl, "a") as fh:
-                fh.write(json.dumps(row) + "\n")
+            JsonLines(args.jsonl).append(row)
     for m in METRICS if args.repeats else ():
-        values = [r[m] for r in rows]
-        std = statistics.stdev(values) if len(values) > 1 else 0.0
-        print(f"{m}: {statistics.fmean(values):.4f} ± {std:.4f}")
+        print(f"test/{m}: {format_mean_std(r[f'test/{m}'] for r in rows)}")
 
 
 if __name__ == "__main__":

@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from probforecast.evaluate.summary import format_mean_std, in_band
 
 REPO = Path(__file__).resolve().parents[1]
 METRICS = ("crps", "crps_sum", "energy_score")
@@ -105,25 +106,12 @@ def find_result(args, model: str, likelihood: str, seed: int) -> Path | None:
     return None
 
 
-def recorded_fit(out: Path) -> dict[str, object]:
-    """The fit figures of a finished run: from its ``result.json``, or, when the run stopped
-    after fitting (killed while testing), from its checkpoints: steps and epochs of
-    ``last.ckpt``, the best score of ``best.json``, and the fit time as the time between the
-    run's ``config.yaml`` (written when fitting starts) and ``last.ckpt``."""
-    from probforecast.utils.checkpoint_meta import read_checkpoint
-
+def previous_fit(out: Path) -> dict[str, object] | None:
+    """The fit figures of a run's earlier ``result.json`` (kept by ``--rescore``), if any."""
     result = out / "result.json"
-    if result.exists():
-        return {k: json.loads(result.read_text())[k] for k in FIT_FIELDS}
-    best = json.loads((out / "checkpoints" / "best.json").read_text())
-    last = out / "checkpoints" / "last.ckpt"
-    state = read_checkpoint(last)
-    return {
-        "fit_seconds": last.stat().st_mtime - (out / "config.yaml").stat().st_mtime,
-        "steps": int(state["global_step"]),
-        "epochs": int(state["epoch"]) + 1,
-        "best_val_loss": float(best["best_model_score"]),
-    }
+    if not result.exists():
+        return None
+    return {k: json.loads(result.read_text())[k] for k in FIT_FIELDS}
 
 
 # ---------------------------------------------------------------------- one run (worker process)
@@ -131,10 +119,13 @@ def worker(args) -> None:
     import lightning.pytorch as pl
     import torch
 
-    from probforecast.cli import QUIET_TRAINER_ARGS, ProbForecastCLI
-    from probforecast.metrics.functional import window_mean_scores
-    from probforecast.models.module import ForecastModule
-    from probforecast.utils.checkpoint_meta import read_checkpoint
+    from probforecast.evaluate import (
+        QUIET_RUN_ARGS,
+        backtest,
+        fit_run,
+        reload_run,
+        window_mean_scorer,
+    )
 
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)  # as the CLI does
@@ -152,50 +143,29 @@ def worker(args) -> None:
         str(out),
         "--trainer.max_steps",
         str(args.max_steps),
-        *QUIET_TRAINER_ARGS,
-        "--forecast_plot.every_n_val_epochs",
-        "0",
-        "--model_views.every_n_val_epochs",
-        "0",
+        *QUIET_RUN_ARGS,
         *[f"--{kv}" for kv in args.set],
     ]
-    cli = ProbForecastCLI(args=cli_args, run=False)
-    dm = cli.datamodule
-    if args.rescore:
-        fit = recorded_fit(out)
-        best_path = json.loads((out / "checkpoints" / "best.json").read_text())["best_model_path"]
-        dm.setup("test")
-    else:
-        start = time.perf_counter()
-        cli.trainer.fit(cli.model, dm)
-        ckpt = cli.trainer.checkpoint_callback
-        best_path = ckpt.best_model_path
-        fit = {
-            "fit_seconds": time.perf_counter() - start,
-            "steps": int(cli.trainer.global_step),
-            "epochs": int(cli.trainer.current_epoch),
-            "best_val_loss": float(ckpt.best_model_score),
-        }
     # the current config's forecaster (not the checkpoint's spec): --rescore applies
     # sampling-only changes such as sample_group_size to the trained weights
-    module = ForecastModule.load(best_path, forecaster=cli.model.forecaster)
-    best_epoch = int(read_checkpoint(best_path)["epoch"])
+    if args.rescore:  # fit figures from the earlier result, else from the checkpoints
+        run = reload_run(out, cli_args, use_config_forecaster=True)
+    else:
+        run = fit_run(cli_args, use_config_forecaster=True)
+    fit = (args.rescore and previous_fit(out)) or {
+        "fit_seconds": run.fit["fit_seconds"],
+        "steps": run.fit["steps"],
+        "epochs": run.fit["epochs"],
+        "best_val_loss": run.fit["best_score"],
+    }
     pl.seed_everything(seed, verbose=False)
-    per_repeat: dict[str, list[float]] = {m: [] for m in METRICS}
-    start = time.perf_counter()
-    for repeat in range(args.repeats):
-        module.sample_seed = 1000 + repeat
-        scores: dict[str, list[torch.Tensor]] = {m: [] for m in METRICS}
-        for batch in dm.test_dataloader():
-            with torch.no_grad():
-                samples = batch.unscale(module.draw_samples(batch, args.num_samples))
-            window = window_mean_scores(
-                samples, batch.unscale(batch.future_target), batch.future_observed
-            )
-            for m in METRICS:
-                scores[m].append(window[m])
-        for m in METRICS:
-            per_repeat[m].append(float(torch.cat(scores[m]).mean()))
+    scores = backtest(
+        run.module,
+        run.datamodule,
+        repeats=args.repeats,
+        scorer=window_mean_scorer(args.num_samples),
+    )
+    split = run.datamodule.split
     result = {
         "model": model,
         "dataset": args.dataset,
@@ -204,16 +174,16 @@ def worker(args) -> None:
         "tag": args.tag,
         "overrides": args.set,
         **fit,
-        "test_seconds": time.perf_counter() - start,
-        "best_epoch": best_epoch,
-        "sample_group_size": getattr(module.forecaster, "sample_group_size", None),
-        "test_windows": list(dm.split.test_starts),
-        "val_windows": list(dm.split.val_starts),
-        "train_end": dm.split.train_end,
+        "test_seconds": scores["test_seconds"],
+        "best_epoch": run.fit["best_epoch"] - 1,  # 0-based, as the archived results
+        "sample_group_size": getattr(run.module.forecaster, "sample_group_size", None),
+        "test_windows": list(split.test_starts),
+        "val_windows": list(split.val_starts),
+        "train_end": split.train_end,
         "repeats": args.repeats,
         "num_samples": args.num_samples,
-        **{m: statistics.fmean(v) for m, v in per_repeat.items()},
-        **{f"{m}_repeat_std": statistics.pstdev(v) for m, v in per_repeat.items()},
+        **{m: scores[m] for m in METRICS},
+        **{f"{m}_repeat_std": scores[f"{m}_repeat_std"] for m in METRICS},
     }
     (out / "result.json").write_text(json.dumps(result, indent=2))
     archive = archived_result(args, model, likelihood, seed)
@@ -288,16 +258,8 @@ def _shared_flags(args) -> list[str]:
     return flags
 
 
-def in_band(ours: list[float], paper: tuple[float, float]) -> str:
-    mean = statistics.fmean(ours)
-    std = statistics.stdev(ours) if len(ours) > 1 else 0.0
-    tolerance = 2 * math.sqrt(std**2 + paper[1] ** 2)
-    return "yes" if abs(mean - paper[0]) <= tolerance else "no"
-
-
-def _fmt(values: list[float]) -> str:
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.4f} ± {std:.4f}"
+def _band(ours: list[float], paper: tuple[float, float]) -> str:
+    return "yes" if in_band(ours, paper) else "no"
 
 
 def table(args, jobs: list[tuple[str, str, int]]) -> str:
@@ -324,9 +286,9 @@ def table(args, jobs: list[tuple[str, str, int]]) -> str:
                 ours = [r[metric] for r in results]
                 ref = paper.get(metric)
                 cells += [
-                    _fmt(ours),
+                    format_mean_std(ours),
                     f"{ref[0]:.4f} ± {ref[1]:.4f}" if ref else "–",
-                    in_band(ours, ref) if ref else "–",
+                    _band(ours, ref) if ref else "–",
                 ]
             steps = ", ".join(f"{r['steps']} ({r['best_epoch']})" for r in results)
             fit = statistics.fmean(r["fit_seconds"] for r in results)
@@ -338,7 +300,7 @@ def table(args, jobs: list[tuple[str, str, int]]) -> str:
             seeds = " ".join(str(r["seed"]) for r in results)
             rows.append(
                 f"| {model} | {name} | {seeds} | {' | '.join(cells)} | "
-                f"{_fmt([r['energy_score'] for r in results])} | {per_seed} | {passes} | {groups} | {steps} "
+                f"{format_mean_std([r['energy_score'] for r in results])} | {per_seed} | {passes} | {groups} | {steps} "
                 f"| {fit:.0f} "
                 f"| {test:.0f} |"
             )

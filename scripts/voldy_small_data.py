@@ -28,9 +28,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import statistics
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -38,13 +36,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from probforecast.cli import ProbForecastCLI
+from probforecast.evaluate import JsonLines, backtest, fit_run, format_mean_std, group_records
 from probforecast.metrics import build_metric_collection
-from probforecast.utils.checkpoint_meta import read_checkpoint
 
 warnings.filterwarnings("ignore")
 REPO = Path(__file__).resolve().parents[1]
 WEEKS, SERIES = 966, 7
+SCORES = ("crps_quantile", "nmae", "coverage_90", "sigma_over_abs_err")
 
 #: variant -> (forecaster init_args, other CLI options)
 VARIANTS: dict[str, tuple[list[str], list[str]]] = {
@@ -108,10 +106,9 @@ def write_datasets(data_root: Path, out: Path) -> dict[str, Path]:
     return paths
 
 
-def build_cli(csv: Path, variant: str, seed: int, run_dir: Path, args) -> ProbForecastCLI:
+def cli_args(csv: Path, variant: str, seed: int, run_dir: Path, args) -> list[str]:
     init_args, options = VARIANTS[variant]
-    return ProbForecastCLI(
-        args=[
+    return [
             *("--config", str(REPO / "configs" / "voldy_vae" / "etth1.yaml")),
             *("--config", str(REPO / "configs" / "voldy_vae" / "overlays" / "ili.yaml")),
             f"--data.dataset={csv}",
@@ -127,19 +124,21 @@ def build_cli(csv: Path, variant: str, seed: int, run_dir: Path, args) -> ProbFo
             "--forecast_plot.every_n_val_epochs=0",
             *options,
             *(f"--model.forecaster.init_args.{a}" for a in init_args),
-        ],
-        run=False,
-    )
+    ]  # fmt: skip
 
 
 @torch.no_grad()
+def every_test_start(datamodule) -> tuple[int, ...]:
+    """Every start from the first test window to the last (stride 1)."""
+    split = datamodule.split
+    return tuple(range(split.test_starts[0], split.test_starts[-1] + 1))
+
+
 def score(module, datamodule, num_samples: int) -> dict[str, float]:
     """Every test start (stride 1), pooled: CRPS, NMAE, Cov90 and sigma / |median error|."""
     from probforecast.data.windows import EvaluationWindows
 
-    split = datamodule.split
-    q = datamodule.prediction_length
-    starts = tuple(range(split.test_starts[0], split.test_starts[-1] + 1))
+    starts = every_test_start(datamodule)
     loader = datamodule._loader(
         EvaluationWindows(datamodule.prepared.windows, starts), datamodule.eval_batch_size
     )
@@ -154,8 +153,6 @@ def score(module, datamodule, num_samples: int) -> dict[str, float]:
         error += float((samples.median(1).values - target).abs().mean())
     out = {k: float(v) for k, v in metrics.compute().items()}
     out["sigma_over_abs_err"] = spread / error
-    out["test_windows"] = len(starts)
-    out["horizon"] = q
     return out
 
 
@@ -165,44 +162,35 @@ def run(args) -> None:
         for variant in args.variants:
             for seed in args.seeds:
                 run_dir = args.out / "runs" / f"{dataset}_{variant}_s{seed}"
-                cli = build_cli(paths[dataset], variant, seed, run_dir, args)
-                start = time.perf_counter()
-                cli.trainer.fit(cli.model, cli.datamodule)
-                fit_s = time.perf_counter() - start
-                best = cli.trainer.checkpoint_callback.best_model_path
-                ckpt = read_checkpoint(best)
-                module = type(cli.model).load(best)
+                run = fit_run(cli_args(paths[dataset], variant, seed, run_dir, args))
+                scores = backtest(run.module, run.datamodule, scorer=lambda m, d: score(m, d, 100))
+                split = run.datamodule.split
                 record = {
                     "dataset": dataset,
                     "variant": variant,
                     "seed": seed,
-                    **score(module, cli.datamodule, 100),
-                    "best_epoch": int(ckpt["epoch"]) + 1,
-                    "epochs": cli.trainer.current_epoch,
-                    "val_windows": len(cli.datamodule.split.val_starts),
-                    "fit_s": fit_s,
+                    **{k: v for k, v in scores.items() if k in SCORES},
+                    "test_windows": len(every_test_start(run.datamodule)),
+                    "horizon": run.datamodule.prediction_length,
+                    "best_epoch": run.fit["best_epoch"],
+                    "epochs": run.fit["epochs"],
+                    "val_windows": len(split.val_starts),
+                    "fit_s": run.fit["fit_seconds"],
                 }
                 print(json.dumps(record), flush=True)
-                with open(args.jsonl, "a") as f:
-                    f.write(json.dumps(record) + "\n")
+                JsonLines(args.jsonl).append(record)
 
 
 def table(args) -> None:
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for path in args.files:
-        for line in Path(path).read_text().splitlines():
-            r = json.loads(line)
-            groups.setdefault((r["dataset"], r["variant"]), []).append(r)
+    records = [r for path in args.files for r in JsonLines(path).read()]
     print(
         "| dataset | variant | seeds | CRPS (ProbTS) | NMAE | Cov90 | sigma/abs err | best epoch "
         "| val windows | test windows |\n|---|---|---|---|---|---|---|---|---|---|"
     )
-    for (dataset, variant), rows in groups.items():
+    for (dataset, variant), rows in group_records(records, ("dataset", "variant")).items():
 
         def ms(key, digits=3, rows=rows):
-            values = [r[key] for r in rows]
-            std = statistics.stdev(values) if len(values) > 1 else 0.0
-            return f"{statistics.fmean(values):.{digits}f} ± {std:.{digits}f}"
+            return format_mean_std((r[key] for r in rows), digits)
 
         print(
             f"| {dataset} | {variant} | {len(rows)} | {ms('crps_quantile')} | {ms('nmae')} | "
