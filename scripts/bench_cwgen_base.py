@@ -64,21 +64,18 @@ NAMES = {"timediff": "TimeDiff", "flowts": "FlowTS", "jmce": "JMCE alone"}
 
 # ---------------------------------------------------------------------------------- configs
 def config_files(dataset: str, base: str, prior: str) -> list[str]:
-    """The YAML stack of one run: the paper-protocol config, then the CPU overlay."""
+    """The YAML stack of one run: the paper-protocol config, then the CPU overlays."""
     if base == "jmce":
         files = [f"configs/jmce/{dataset}.yaml", "configs/jmce/trainer/cpu_scaled.yaml"]
-    elif base == "timediff":
+    elif base in ("timediff", "flowts"):
+        family = "cw_diff" if base == "timediff" else "cw_flow"
         suffix = "_raw" if prior == "raw" else ""
         files = [
-            f"configs/cw_diff/timediff_{dataset}{suffix}.yaml",
-            "configs/cw_diff/trainer/timediff_cpu_scaled.yaml",
+            f"configs/{family}/{base}_{dataset}{suffix}.yaml",
+            f"configs/{family}/trainer/{base}_cpu_scaled.yaml",
         ]
-    elif base == "flowts":
-        suffix = "_raw" if prior == "raw" else ""
-        files = [
-            f"configs/cw_flow/flowts_{dataset}{suffix}.yaml",
-            "configs/cw_flow/trainer/flowts_cpu_scaled.yaml",
-        ]
+        if prior != "raw":  # the JMCE prior at the CPU-scaled JMCE's sizes (Raw has none)
+            files.append("configs/jmce/trainer/cw_prior_cpu_scaled.yaml")
     else:
         raise ValueError(f"unknown base {base!r}")
     return [str(REPO / f) for f in files]
@@ -116,7 +113,7 @@ def cli_args(args, dataset: str, seed: int, base: str, prior: str) -> list[str]:
     ]
     if base != "jmce" and prior == "cw":
         argv.append(
-            f"--model.forecaster.init_args.jmce_checkpoint={jmce_ckpt(args, dataset, seed)}"
+            f"--model.forecaster.init_args.jmce.checkpoint={jmce_ckpt(args, dataset, seed)}"
         )
     if base != "jmce":  # the generators' overrides, e.g. trainer.max_epochs=50
         argv += [f"--{item}" for item in args.set or []]

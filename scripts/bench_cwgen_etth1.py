@@ -26,7 +26,7 @@ import torch
 
 from probforecast.data import ForecastDataModule
 from probforecast.metrics import build_metric_collection
-from probforecast.models import JMCE, CWDiff, CWFlow
+from probforecast.models import JMCE, CWDiff, CWFlow, JMCESpec
 from probforecast.models.module import ForecastModule
 
 METRICS = ["crps_unnormalized", "qice", "prob_corr", "mse", "mae", "prob_mse", "prob_mae"]
@@ -114,7 +114,6 @@ def main() -> None:
         jm = evaluate(jmce.forecaster, dm, args.samples, args.seed)
         print(f"JMCE trained in {time.perf_counter() - t0:.0f}s; as a forecaster: {jm}")
         rows = []
-        jmce_kw = {f"jmce_{k}": v for k, v in jmce_sizes.items()}
         for name, cls, extra in (
             ("CW-Diff", CWDiff, dict(sampling_steps=args.diffusion_steps)),
             ("CW-Flow", CWFlow, dict(sampling_steps=args.flow_steps, fft_weight=192**0.5 / 5)),
@@ -122,10 +121,11 @@ def main() -> None:
             if name not in args.generators:
                 continue
             for variant, prior in (("Raw", dict(prior="standard")),
-                                   ("CW", dict(jmce_checkpoint=str(ckpt)))):  # fmt: skip
+                                   ("CW", dict(jmce=JMCESpec(str(ckpt), cov_window=95,
+                                                             **jmce_sizes)))):  # fmt: skip
                 t1 = time.perf_counter()
                 torch.manual_seed(args.seed)
-                model = cls(**facts, cov_window=95, **jmce_kw, **net_sizes, **extra, **prior)
+                model = cls(**facts, **net_sizes, **extra, **prior)
                 train(model, dm, args.gen_steps, 1e-3, args.seed)
                 t_train = time.perf_counter() - t1
                 res = evaluate(model, dm, args.samples, args.seed)

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from probforecast.data.batch import ForecastBatch
-from probforecast.models import JMCE, CWDiff, CWFlow
+from probforecast.models import JMCE, CWDiff, CWFlow, JMCESpec
 from probforecast.models.module import ForecastModule
 
 JMCE_SIZES = dict(d_model=512, n_heads=8, e_layers=2, d_layers=1, d_ff=1024, dropout=0.1)
@@ -51,15 +51,15 @@ def main() -> None:
     facts = dict(target_dim=args.dim, context_length=args.context,
                  prediction_length=args.horizon, num_time_features=f)  # fmt: skip
     data = batch(args.windows, args.context, args.horizon, args.dim, f)
-    jmce_kw = {f"jmce_{k}": v for k, v in JMCE_SIZES.items()}
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = Path(tmp) / "jmce.ckpt"
         jmce = JMCE(**facts, cov_window=95, **JMCE_SIZES)
         torch.save({"state_dict": ForecastModule(jmce, num_samples=2).state_dict()}, ckpt)
+        spec = JMCESpec(str(ckpt), cov_window=95, **JMCE_SIZES)
         variants = {
             "raw": dict(prior="standard"),
-            "cw (two-stage, eigh)": dict(jmce_checkpoint=str(ckpt), whitening="symmetric"),
-            "cw (two-stage, Cholesky)": dict(jmce_checkpoint=str(ckpt), whitening="cholesky"),
+            "cw (two-stage, eigh)": dict(jmce=spec, whitening="symmetric"),
+            "cw (two-stage, Cholesky)": dict(jmce=spec, whitening="cholesky"),
         }
         print(f"threads={torch.get_num_threads()} B={args.windows} S={args.samples} "
               f"P={args.context} Q={args.horizon} N={args.dim}; net {NET_SIZES}, JMCE {JMCE_SIZES}")  # fmt: skip
@@ -69,8 +69,7 @@ def main() -> None:
             models = {}
             for name, kw in variants.items():
                 torch.manual_seed(0)
-                models[name] = cls(**facts, cov_window=95, sampling_steps=steps, **jmce_kw,
-                                   **NET_SIZES, **kw).eval()  # fmt: skip
+                models[name] = cls(**facts, sampling_steps=steps, **NET_SIZES, **kw).eval()
                 models[name].sample(data, 2)  # warm-up
             times = {name: [] for name in models}
             for _ in range(args.repeats):  # interleaved, so machine load hits all variants alike

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from probforecast.data import ForecastDataModule, SyntheticOptions
-from probforecast.models import JMCE, CWFlow, VolDyVAE
+from probforecast.models import JMCE, CWFlow, JMCESpec, VolDyVAE
 
 JMCE_SIZES = {"cov_window": 15, "d_model": 8, "n_heads": 2, "d_ff": 16, "e_layers": 1}
 
@@ -58,8 +58,8 @@ def test_cw_generator_shows_its_prior_and_raw_shows_nothing(dm):
     torch.manual_seed(0)
     sizes = {"d_model": 8, "n_heads": 2, "sampling_steps": 2}
     e2e = CWFlow(
-        *_facts(dm), prior="jmce", training="e2e", whitening="cholesky", cov_window=15,
-        jmce_d_model=8, jmce_n_heads=2, jmce_e_layers=1, **sizes,
+        *_facts(dm), prior="jmce", training="e2e", whitening="cholesky",
+        jmce=JMCESpec(cov_window=15, d_model=8, n_heads=2, e_layers=1), **sizes,
     ).eval()  # fmt: skip
     batch = next(iter(dm.test_dataloader()))
     with torch.no_grad():

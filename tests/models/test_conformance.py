@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -14,6 +16,7 @@ from probforecast.models import (
     Forecaster,
     GaussianRNN,
     GPVar,
+    JMCESpec,
     SeasonalNaive,
     TransformerForecaster,
     VolDyVAE,
@@ -65,10 +68,7 @@ FORECASTERS: dict[str, tuple[type[Forecaster], dict]] = {
         {
             "training": "e2e",
             "whitening": "cholesky",
-            "cov_window": 15,
-            "jmce_d_model": 8,
-            "jmce_n_heads": 2,
-            "jmce_e_layers": 1,
+            "jmce": JMCESpec(cov_window=15, d_model=8, n_heads=2, e_layers=1),
             "d_model": 8,
             "n_heads": 2,
             "sampling_steps": 4,
@@ -81,10 +81,7 @@ FORECASTERS: dict[str, tuple[type[Forecaster], dict]] = {
         {
             "training": "e2e",
             "whitening": "cholesky",
-            "cov_window": 15,
-            "jmce_d_model": 8,
-            "jmce_n_heads": 2,
-            "jmce_e_layers": 1,
+            "jmce": JMCESpec(cov_window=15, d_model=8, n_heads=2, e_layers=1),
             "d_model": 8,
             "n_heads": 2,
             "sampling_steps": 3,
@@ -275,6 +272,9 @@ def test_init_spec_rebuilds_the_same_architecture(name, datamodule, tmp_path):
     assert spec["class_path"] == f"probforecast.models.{type(model).__name__}"
     assert spec["init_args"]["target_dim"] == datamodule.target_dim
     for key, value in FORECASTERS[name][1].items():
+        if dataclasses.is_dataclass(value):  # a typed setting, e.g. CW-Gen's jmce: JMCESpec
+            value = {"dataclass": {"class_path": f"probforecast.models.{type(value).__name__}",
+                                   "fields": dataclasses.asdict(value)}}  # fmt: skip
         assert spec["init_args"][key] == value
     torch.save(spec, tmp_path / "spec.pt")
     reread = torch.load(tmp_path / "spec.pt", weights_only=True)

@@ -1,7 +1,7 @@
 """Forecasters (``Forecaster`` subclasses) and the generic ``ForecastModule``."""
 
 from probforecast.models.base import Forecaster
-from probforecast.models.cwgen import JMCE, CWDiff, CWFlow, CWFlowTS
+from probforecast.models.cwgen import JMCE, CWDiff, CWFlow, CWFlowTS, JMCESpec
 from probforecast.models.gaussian_rnn import GaussianRNN
 from probforecast.models.gls.gpvar import GPVar
 from probforecast.models.gls.transformer import TransformerForecaster
@@ -11,6 +11,7 @@ from probforecast.models.zero_shot import ZeroShotForecaster
 
 __all__ = [
     "JMCE",
+    "JMCESpec",
     "CWDiff",
     "CWFlow",
     "CWFlowTS",

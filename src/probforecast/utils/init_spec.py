@@ -7,7 +7,9 @@ network) records the arguments of its outermost constructor call, defaults inclu
 
 made of plain data only (``None``, ``bool``, ``int``, ``float``, ``str``, lists, string-keyed
 dicts; an argument that is itself a recorded component becomes ``{"component": its spec}``, so
-a dict argument that merely looks like a spec, e.g. CW-Gen's ``network``, stays a dict), so it is stored in a checkpoint that loads with
+a dict argument that merely looks like a spec, e.g. CW-Gen's ``network``, stays a dict; a
+dataclass instance, e.g. CW-Gen's ``jmce: JMCESpec``, becomes ``{"dataclass": {"class_path",
+"fields"}}``), so it is stored in a checkpoint that loads with
 ``torch.load(weights_only=True)``. ``class_path`` is the class's *stable* name: the shortest
 package that exports it under its own name (``probforecast.models.GPVar``, not
 ``probforecast.models.gls.gpvar.GPVar``), so moving a file inside the package keeps old
@@ -16,6 +18,7 @@ checkpoints loadable as long as the public name stays.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import inspect
@@ -24,6 +27,7 @@ from typing import Any
 _SPEC_ATTR = "_probforecast_init_spec"
 _PLAIN = (type(None), bool, int, float, str)
 _COMPONENT = "component"
+_DATACLASS = "dataclass"
 
 
 class UnencodableArgument(TypeError):
@@ -51,6 +55,13 @@ class RecordsInitArgs:
             "class_path": stable_class_path(cls),
             "init_args": {name: _encode(value, name) for name, value in arguments.items()},
         }
+
+    @classmethod
+    def upgrade_init_args(cls, init_args: dict[str, Any]) -> dict[str, Any]:
+        """``init_args`` of a spec written by an older release, in today's form (decoded
+        values; :func:`build_from_spec` calls it before the constructor). Default: unchanged;
+        a class whose constructor changed overrides it."""
+        return init_args
 
 
 def _recording(init, owner: type):
@@ -109,9 +120,15 @@ def _encode(value: Any, where: str) -> Any:
         return {k: _encode(v, f"{where}.{k}") for k, v in value.items()}
     if isinstance(value, RecordsInitArgs):
         return {_COMPONENT: value.init_spec()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {
+            f.name: _encode(getattr(value, f.name), f"{where}.{f.name}")
+            for f in dataclasses.fields(value)
+        }
+        return {_DATACLASS: {"class_path": stable_class_path(type(value)), "fields": fields}}
     raise UnencodableArgument(
         f"argument {where} = {type(value).__name__} is not plain data (None, bool, int, float, "
-        "str, list, dict) or a component with a recorded spec"
+        "str, list, dict), a dataclass or a component with a recorded spec"
     )
 
 
@@ -163,7 +180,9 @@ def resolve_class_path(class_path: str) -> type:
 def build_from_spec(spec: dict[str, Any]) -> Any:
     """Rebuild a component from ``init_spec()``'s output (nested specs rebuilt first)."""
     cls = resolve_class_path(spec["class_path"])
-    return cls(**{name: _decode(value) for name, value in spec["init_args"].items()})
+    init_args = {name: _decode(value) for name, value in spec["init_args"].items()}
+    upgrade = getattr(cls, "upgrade_init_args", None)
+    return cls(**(upgrade(init_args) if upgrade is not None else init_args))
 
 
 def _decode(value: Any) -> Any:
@@ -172,5 +191,9 @@ def _decode(value: Any) -> Any:
     if isinstance(value, dict):
         if set(value) == {_COMPONENT}:
             return build_from_spec(value[_COMPONENT])
+        if set(value) == {_DATACLASS}:
+            inner = value[_DATACLASS]
+            cls = resolve_class_path(inner["class_path"])
+            return cls(**{k: _decode(v) for k, v in inner["fields"].items()})
         return {k: _decode(v) for k, v in value.items()}
     return value

@@ -5,10 +5,20 @@ from __future__ import annotations
 import torch
 
 from probforecast.data.batch import ForecastBatch
+from probforecast.models.cwgen import JMCESpec
 
 P, Q, N, F = 16, 8, 3, 2
 SMALL_JMCE = dict(d_model=16, n_heads=2, e_layers=1, d_layers=1, d_ff=32, dropout=0.0)
 SMALL_NET = dict(d_model=16, n_heads=2, num_layers=1, d_ff=32)
+
+
+def small_jmce(checkpoint=None, cov_window: int = 7, **fields) -> JMCESpec:
+    """The tests' small JMCE prior (``SMALL_JMCE`` sizes), optionally from ``checkpoint``."""
+    return JMCESpec(
+        None if checkpoint is None else str(checkpoint),
+        cov_window=cov_window,
+        **{**SMALL_JMCE, **fields},
+    )
 
 
 def facts(p: int = P, q: int = Q, n: int = N, f: int = F) -> dict:

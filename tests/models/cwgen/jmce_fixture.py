@@ -13,16 +13,14 @@ from probforecast.data import ForecastDataModule, SyntheticOptions
 from probforecast.models import JMCE
 from probforecast.models.module import ForecastModule
 
-_JMCE_ARGS = ("d_model", "n_heads", "e_layers", "d_layers", "d_ff", "dropout", "high_dim")
-_SHARED_ARGS = ("cov_window", "lambda_min", "w_eig")
-
 
 def jmce_checkpoint_args(
     config: Path, tmp_path: Path, data_root: Path | None = None, cache_dir: Path | None = None
 ) -> list[str]:
     cfg = yaml.safe_load(Path(config).read_text())
     init = cfg.get("model", {}).get("forecaster", {}).get("init_args", {}) or {}
-    if init.get("jmce_checkpoint") is None:
+    spec = dict(init.get("jmce") or {})
+    if spec.pop("checkpoint", None) is None:
         return []
     data = dict(cfg["data"])
     if "synthetic" in data:
@@ -38,9 +36,8 @@ def jmce_checkpoint_args(
         prediction_length=dm.prediction_length,
         freq=dm.freq,
         num_time_features=dm.num_time_features,
-        **{k: init[f"jmce_{k}"] for k in _JMCE_ARGS if f"jmce_{k}" in init},
-        **{k: init[k] for k in _SHARED_ARGS if k in init},
+        **spec,  # the config's JMCE sizes and loss settings (JMCESpec's fields)
     )
     path = tmp_path / "jmce.ckpt"
     torch.save({"state_dict": ForecastModule(jmce, num_samples=2).state_dict()}, path)
-    return ["--model.forecaster.init_args.jmce_checkpoint", str(path)]
+    return ["--model.forecaster.init_args.jmce.checkpoint", str(path)]

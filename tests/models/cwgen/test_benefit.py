@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from probforecast.metrics.functional import crps
-from probforecast.models import JMCE, CWDiff, CWFlow
+from probforecast.models import JMCE, CWDiff, CWFlow, JMCESpec
 from probforecast.models.module import ForecastModule
 from tests.models.cwgen._helpers import SMALL_JMCE, SMALL_NET
 from tests.models.cwgen.synthetic_trend import trend_windows
@@ -47,15 +47,14 @@ def jmce_checkpoint(tmp_path_factory):
 )
 def test_cw_prior_beats_the_standard_prior_on_crps(cls, extra, jmce_checkpoint):
     test, _, _ = trend_windows(48, P, Q, seed=7)
-    jmce_sizes = {f"jmce_{k}": v for k, v in JMCE_SIZES.items()}
     scores = {}
     for prior in ("jmce", "standard"):
         model = cls(
             **FACTS,
             prior=prior,
-            jmce_checkpoint=jmce_checkpoint if prior == "jmce" else None,
-            cov_window=15,
-            **jmce_sizes,
+            jmce=JMCESpec(jmce_checkpoint, cov_window=15, **JMCE_SIZES)
+            if prior == "jmce"
+            else None,
             **NET_SIZES,
             **extra,
         )

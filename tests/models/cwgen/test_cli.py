@@ -47,7 +47,7 @@ def test_two_stage_pipeline_jmce_then_cw_diff_and_cw_flow(tmp_path):
     jmce_state = forecaster_state(ckpt)
     assert jmce_state and "val/loss" in str(torch.load(ckpt, weights_only=True)["callbacks"])
 
-    use = ["--model.forecaster.init_args.jmce_checkpoint", str(ckpt)]
+    use = ["--model.forecaster.init_args.jmce.checkpoint", str(ckpt)]
     diff_root = tmp_path / "cw_diff"
     cli = fit("configs/cw_diff/synthetic.yaml", diff_root, *use)
     assert "val/crps" in cli.trainer.callback_metrics
@@ -74,6 +74,6 @@ def test_two_stage_pipeline_jmce_then_cw_diff_and_cw_flow(tmp_path):
             "configs/cw_flow/synthetic.yaml",
             tmp_path / "bad",
             *use,
-            "--model.forecaster.init_args.jmce_d_model",
+            "--model.forecaster.init_args.jmce.d_model",
             "48",
         )

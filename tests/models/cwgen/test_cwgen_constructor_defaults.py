@@ -12,10 +12,13 @@ Sources of the expected values:
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+
 import numpy as np
 import pytest
 
-from probforecast.models import JMCE, CWDiff, CWFlow
+from probforecast.models import JMCE, CWDiff, CWFlow, JMCESpec
 
 # cov_window 95 needs 95 // 2 = 47 < P and < Q
 LONG = dict(target_dim=2, context_length=48, prediction_length=48)
@@ -158,16 +161,18 @@ def test_cw_generators_pass_their_arguments_on(cls):
         prediction_length=8,
         freq="D",
         num_time_features=1,
-        cov_window=5,
-        jmce_d_model=12,
-        jmce_n_heads=3,
-        jmce_e_layers=1,
-        jmce_d_layers=2,
-        jmce_d_ff=20,
-        jmce_dropout=0.3,
-        jmce_high_dim=True,
-        lambda_min=0.2,
-        w_eig=3.0,
+        jmce=JMCESpec(
+            cov_window=5,
+            d_model=12,
+            n_heads=3,
+            e_layers=1,
+            d_layers=2,
+            d_ff=20,
+            dropout=0.3,
+            high_dim=True,
+            lambda_min=0.2,
+            w_eig=3.0,
+        ),
         d_model=12,
         n_heads=3,
         num_layers=1,
@@ -218,3 +223,20 @@ def test_cw_flow_argument_checks():
     with pytest.raises(ValueError, match="time_scale must be > 0"):
         CWFlow(**small, time_scale=0.0)
     assert CWFlow(**small, time_scale=1e-3).time_scale == 1e-3
+
+
+def test_the_jmce_spec_defaults_are_the_jmce_defaults():
+    """``JMCESpec()`` (a CW generator's prior when ``jmce`` is left out) builds the documented
+    JMCE: every field's default equals ``JMCE``'s own, and ``build`` passes every field on."""
+    defaults = {
+        name: p.default
+        for name, p in inspect.signature(JMCE.__init__).parameters.items()
+        if p.default is not inspect.Parameter.empty and name not in ("freq", "num_time_features")
+    }
+    fields = {f.name: f.default for f in dataclasses.fields(JMCESpec) if f.name != "checkpoint"}
+    assert fields == defaults
+    spec = JMCESpec(d_model=12, n_heads=3, e_layers=1, d_layers=2, d_ff=20, dropout=0.3,
+                    label_len=5, cov_window=5, lambda_min=0.2, w_eig=3.0, high_dim=True)  # fmt: skip
+    built = spec.build(2, 16, 8, "D", 1)
+    expected = {k: v for k, v in dataclasses.asdict(spec).items() if k != "checkpoint"}
+    assert {k: built.config[k] for k in expected} == expected and built.freq == "D"

@@ -23,10 +23,9 @@ from torch import nn
 from probforecast.models import JMCE, CWDiff, CWFlow
 from probforecast.models.cwgen.jmce import JMCELoss
 from probforecast.models.module import ForecastModule
-from tests.models.cwgen._helpers import SMALL_JMCE, SMALL_NET, facts, random_batch
+from tests.models.cwgen._helpers import SMALL_JMCE, SMALL_NET, facts, random_batch, small_jmce
 
-JMCE_KW = {f"jmce_{k}": v for k, v in SMALL_JMCE.items()}
-E2E = dict(training="e2e", whitening="cholesky", cov_window=7, **JMCE_KW, **SMALL_NET)
+E2E = dict(training="e2e", whitening="cholesky", jmce=small_jmce(), **SMALL_NET)
 
 
 class Stub(nn.Module):
@@ -59,7 +58,7 @@ def variant_kwargs(variant: str, tmp_path) -> dict:
     if variant == "e2e":
         return E2E
     path = two_stage_checkpoint(tmp_path)
-    return dict(whitening=variant, cov_window=7, jmce_checkpoint=path, **JMCE_KW, **SMALL_NET)
+    return dict(whitening=variant, jmce=small_jmce(path), **SMALL_NET)
 
 
 def reference_whiten(model, batch, x: torch.Tensor) -> torch.Tensor:

@@ -10,10 +10,9 @@ from probforecast.data import ForecastDataModule, SyntheticOptions
 from probforecast.models import CWDiff, CWFlow
 from probforecast.models.cwgen.diffusion import ddim_timesteps, linear_alpha_bars
 from probforecast.models.cwgen.whitening import CholeskyWhitening
-from tests.models.cwgen._helpers import SMALL_JMCE, SMALL_NET, facts, random_batch
+from tests.models.cwgen._helpers import SMALL_NET, facts, random_batch, small_jmce
 
-JMCE_KW = {f"jmce_{k}": v for k, v in SMALL_JMCE.items()}
-E2E = dict(training="e2e", whitening="cholesky", cov_window=7, **JMCE_KW, **SMALL_NET)
+E2E = dict(training="e2e", whitening="cholesky", jmce=small_jmce(), **SMALL_NET)
 
 
 class Oracle(nn.Module):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -10,7 +11,8 @@ import torch
 from probforecast.models import JMCE, CWDiff, CWFlow
 from probforecast.models.cwgen import jmce_loss, sliding_covariance
 from probforecast.models.module import ForecastModule
-from tests.models.cwgen._helpers import SMALL_JMCE, SMALL_NET, facts, random_batch
+from probforecast.utils.init_spec import build_from_spec
+from tests.models.cwgen._helpers import SMALL_JMCE, SMALL_NET, facts, random_batch, small_jmce
 
 
 def spd(b, q, n, min_eig, seed=0):
@@ -116,8 +118,7 @@ def _save_jmce_checkpoint(path, **kwargs):
 def test_two_stage_loads_the_checkpoint_and_freezes_it(tmp_path):
     path = tmp_path / "jmce.ckpt"
     jmce = _save_jmce_checkpoint(path)
-    jmce_kwargs = {f"jmce_{k}": v for k, v in SMALL_JMCE.items()}
-    model = CWDiff(**facts(), cov_window=7, jmce_checkpoint=str(path), **jmce_kwargs, **SMALL_NET)
+    model = CWDiff(**facts(), jmce=small_jmce(path), **SMALL_NET)
     loaded = model.jmce.state_dict()
     for k, v in jmce.state_dict().items():
         assert loaded[k] == v if k == "_extra_state" else torch.equal(loaded[k], v)
@@ -132,9 +133,8 @@ def test_two_stage_loads_the_checkpoint_and_freezes_it(tmp_path):
 
 
 def test_checkpoint_errors_are_clear(tmp_path):
-    jmce_kwargs = {f"jmce_{k}": v for k, v in SMALL_JMCE.items()}
-    common = dict(**facts(), cov_window=7, **jmce_kwargs, **SMALL_NET)
-    missing = CWDiff(**common, jmce_checkpoint=str(tmp_path / "nope.ckpt"))  # only a warning
+    common = dict(**facts(), **SMALL_NET)
+    missing = CWDiff(**common, jmce=small_jmce(tmp_path / "nope.ckpt"))  # only a warning
     with pytest.raises(ValueError, match="nope.ckpt' does not exist"):
         missing.loss(random_batch())
     with pytest.raises(ValueError, match="does not exist"):
@@ -142,17 +142,25 @@ def test_checkpoint_errors_are_clear(tmp_path):
     wide = tmp_path / "wide.ckpt"
     _save_jmce_checkpoint(wide, d_model=32)
     with pytest.raises(ValueError, match="other sizes"):
-        CWDiff(**common, jmce_checkpoint=str(wide))
+        CWDiff(**common, jmce=small_jmce(wide))
     other = tmp_path / "other.ckpt"
     torch.save({"state_dict": {"forecaster.rnn.weight": torch.zeros(2)}}, other)
     with pytest.raises(ValueError, match="not a checkpoint of this JMCE"):
-        CWDiff(**common, jmce_checkpoint=str(other))
-    with pytest.raises(ValueError, match="needs jmce_checkpoint"):
-        CWDiff(**common)
+        CWDiff(**common, jmce=small_jmce(other))
+    with pytest.raises(ValueError, match="needs jmce.checkpoint"):
+        CWDiff(**common, jmce=small_jmce())
+    with pytest.raises(ValueError, match="needs jmce.checkpoint"):
+        CWDiff(**common)  # the default JMCESpec() has no checkpoint
     with pytest.raises(ValueError, match="whitening='cholesky'"):
-        CWDiff(**common, training="e2e")
+        CWDiff(**common, jmce=small_jmce(), training="e2e")
+    with pytest.raises(ValueError, match="e2e' trains the JMCE jointly from scratch"):
+        CWDiff(**common, jmce=small_jmce(wide), training="e2e", whitening="cholesky")
+    with pytest.raises(ValueError, match="prior='standard' .* has no JMCE"):
+        CWDiff(**common, jmce=small_jmce(), prior="standard")
+    with pytest.raises(TypeError, match="jmce must be a JMCESpec; got dict"):
+        CWDiff(**common, jmce={"checkpoint": str(wide)}, training="two_stage")
     with pytest.raises(ValueError, match="prior must be one of"):
-        CWDiff(**common, prior="gp")
+        CWDiff(**common, jmce=small_jmce(wide), prior="gp")
 
 
 @pytest.mark.parametrize("causal", [False, True])
@@ -192,12 +200,8 @@ def test_jmce_state_carries_its_arguments_and_refuses_other_settings(tmp_path):
     _save_jmce_checkpoint(path)
     saved = torch.load(path, weights_only=True)["state_dict"]["forecaster._extra_state"]
     assert saved["jmce_config"]["cov_window"] == 7
-    jmce_kwargs = {f"jmce_{k}": v for k, v in SMALL_JMCE.items()}
     with pytest.raises(ValueError, match="other sizes or settings") as err:
-        CWDiff(
-            **facts(), cov_window=5, jmce_high_dim=True, jmce_checkpoint=str(path),
-            **jmce_kwargs, **SMALL_NET,
-        )  # fmt: skip
+        CWDiff(**facts(), jmce=small_jmce(path, cov_window=5, high_dim=True), **SMALL_NET)
     msg = str(err.value)
     assert "cov_window: 7 in the checkpoint, 5 here" in msg
     assert "high_dim: False in the checkpoint, True here" in msg
@@ -217,8 +221,7 @@ def test_a_checkpoint_without_stored_arguments_still_loads(tmp_path, caplog):
     del state["forecaster._extra_state"]
     path = tmp_path / "old.ckpt"
     torch.save({"state_dict": state}, path)
-    jmce_kwargs = {f"jmce_{k}": v for k, v in SMALL_JMCE.items()}
-    model = CWDiff(**facts(), cov_window=7, jmce_checkpoint=str(path), **jmce_kwargs, **SMALL_NET)
+    model = CWDiff(**facts(), jmce=small_jmce(path), **SMALL_NET)
     assert model.jmce.weights_loaded and "cannot be checked" in caplog.text
     for k, v in jmce.state_dict().items():
         if k != "_extra_state":
@@ -232,8 +235,7 @@ def test_a_two_stage_cw_checkpoint_reloads_without_the_jmce_file(cls, tmp_path):
     original."""
     path = tmp_path / "jmce.ckpt"
     _save_jmce_checkpoint(path)
-    jmce_kwargs = {f"jmce_{k}": v for k, v in SMALL_JMCE.items()}
-    args = dict(**facts(), cov_window=7, jmce_checkpoint=str(path), **jmce_kwargs, **SMALL_NET)
+    args = dict(**facts(), jmce=small_jmce(path), **SMALL_NET)
     torch.manual_seed(0)
     original = ForecastModule(cls(**args), num_samples=2)
     cw_path = tmp_path / "cw.ckpt"
@@ -249,3 +251,47 @@ def test_a_two_stage_cw_checkpoint_reloads_without_the_jmce_file(cls, tmp_path):
     expected = original.forecaster.eval().sample(batch, 3)
     torch.manual_seed(2)
     assert torch.equal(rebuilt.forecaster.eval().sample(batch, 3), expected)
+
+
+@pytest.mark.parametrize("training", ["two_stage", "e2e"])
+def test_the_jmce_spec_survives_a_weights_only_checkpoint_spec(training, tmp_path):
+    """``init_spec()`` stores ``jmce`` as a dataclass record of plain data; rebuilding gives the
+    same ``JMCESpec`` and the same architecture."""
+    path = tmp_path / "jmce.ckpt"
+    _save_jmce_checkpoint(path, label_len=4)
+    spec = small_jmce(path if training == "two_stage" else None, w_eig=7.0, label_len=4)
+    whitening = "cholesky" if training == "e2e" else "symmetric"
+    model = CWDiff(**facts(), training=training, whitening=whitening, jmce=spec, **SMALL_NET)
+    recorded = model.init_spec()
+    assert recorded["init_args"]["jmce"] == {
+        "dataclass": {
+            "class_path": "probforecast.models.JMCESpec",
+            "fields": dataclasses.asdict(spec),
+        }
+    }
+    torch.save(recorded, tmp_path / "spec.pt")
+    rebuilt = build_from_spec(torch.load(tmp_path / "spec.pt", weights_only=True))
+    assert rebuilt.jmce_spec == spec and rebuilt.jmce.label_len == 4 and rebuilt.jmce.w_eig == 7.0
+    assert {k: v.shape for k, v in rebuilt.state_dict().items() if hasattr(v, "shape")} == {
+        k: v.shape for k, v in model.state_dict().items() if hasattr(v, "shape")
+    }
+
+
+def test_specs_of_flat_jmce_arguments_upgrade_to_a_jmce_spec(tmp_path):
+    """0.1 checkpoints recorded ``jmce_checkpoint``, ``jmce_d_model``, ..., ``cov_window``,
+    ``lambda_min``, ``w_eig`` as generator arguments: they rebuild into ``jmce: JMCESpec``."""
+    path = tmp_path / "jmce.ckpt"
+    _save_jmce_checkpoint(path, lambda_min=0.2, w_eig=3.0)
+    flat = {f"jmce_{k}": v for k, v in SMALL_JMCE.items()}
+    legacy = {**facts(), **SMALL_NET, **flat, "jmce_checkpoint": str(path), "jmce_high_dim": False,
+              "cov_window": 7, "lambda_min": 0.2, "w_eig": 3.0}  # fmt: skip
+    spec = {"class_path": "probforecast.models.CWDiff", "init_args": legacy}
+    model = build_from_spec(spec)
+    assert model.jmce_spec == small_jmce(path, lambda_min=0.2, w_eig=3.0)
+    assert model.lambda_min == 0.2 and model.jmce.weights_loaded
+    e2e = {**legacy, "training": "e2e", "whitening": "cholesky"}  # 0.1 ignored the file there
+    assert build_from_spec({**spec, "init_args": e2e}).jmce_spec.checkpoint is None
+    raw = build_from_spec({**spec, "init_args": {**legacy, "prior": "standard"}})
+    assert raw.jmce is None and raw.jmce_spec is None
+    new = model.init_spec()["init_args"]
+    assert "jmce" in new and not set(new) & {"jmce_d_model", "cov_window", "lambda_min"}

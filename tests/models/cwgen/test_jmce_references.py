@@ -152,8 +152,8 @@ def test_extra_state_without_a_config_is_accepted_and_a_wrong_one_refused():
 def test_check_config_message_names_the_source_and_the_fix():
     model = JMCE(**facts(), cov_window=7, **SMALL_JMCE)
     fix = (
-        r"; set the JMCE arguments \(for CW-Diff / CW-Flow: jmce_\*, cov_window, lambda_min, "
-        r"jmce_high_dim, and the data's lengths\) to the JMCE run's values$"
+        r"; set the JMCE arguments \(for CW-Diff / CW-Flow: the fields of jmce, and the "
+        r"data's lengths\) to the JMCE run's values$"
     )
     with pytest.raises(
         ValueError,

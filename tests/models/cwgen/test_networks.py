@@ -20,7 +20,6 @@ from probforecast.models.cwgen.networks.timediff import timediff_step_features
 from tests.conftest import REPO, SHARED_DATA, have_real_data
 from tests.models.cwgen._helpers import (
     FLOWTS_NET,
-    SMALL_JMCE,
     TIMEDIFF_NET,
     F,
     N,
@@ -29,11 +28,11 @@ from tests.models.cwgen._helpers import (
     RecordingNet,
     facts,
     random_batch,
+    small_jmce,
 )
 from tests.models.cwgen.test_formulas import NoiseRecorder, reference_source, variant_kwargs
 
-JMCE_KW = {f"jmce_{k}": v for k, v in SMALL_JMCE.items()}
-E2E = dict(training="e2e", whitening="cholesky", cov_window=7, **JMCE_KW)
+E2E = dict(training="e2e", whitening="cholesky", jmce=small_jmce())
 NET_FACTS = dict(target_dim=N, context_length=P, prediction_length=Q, num_time_features=F)
 
 
@@ -335,27 +334,24 @@ def test_cw_flowts_needs_a_sequence_network():
     [
         (
             "cw_diff/timediff_etth1_e2e.yaml",
-            "cw_diff/trainer/timediff_cpu_scaled.yaml",
+            ["cw_diff/trainer/timediff_cpu_scaled.yaml", "jmce/trainer/cw_prior_cpu_scaled.yaml"],
             TimeDiffNet,
             32,
         ),
-        ("cw_flow/flowts_etth2_raw.yaml", "cw_flow/trainer/flowts_cpu_scaled.yaml", FlowTSNet, 32),
+        ("cw_flow/flowts_etth2_raw.yaml", ["cw_flow/trainer/flowts_cpu_scaled.yaml"], FlowTSNet, 32),
     ],
 )
 def test_cpu_overlays_stack_on_the_base_model_configs(config, overlay, cls, width, tmp_path):
-    """The CPU overlay replaces the network spec (same class, smaller) and the budget, and keeps
-    the base config's sampler and protocol."""
+    """The CPU overlays replace the network spec (same class, smaller) and the budget, keep
+    the base config's sampler and protocol, and the JMCE prior overlay changes only the JMCE
+    sizes it names (the base config's loss settings stay: the jmce block is merged)."""
     if not have_real_data():
         pytest.skip(f"real datasets not found at {SHARED_DATA}")
     warnings.simplefilter("ignore")
     cli = ProbForecastCLI(
         args=[
-            *(
-                "--config",
-                str(REPO / "configs" / config),
-                "--config",
-                str(REPO / "configs" / overlay),
-            ),
+            *("--config", str(REPO / "configs" / config)),
+            *(item for o in overlay for item in ("--config", str(REPO / "configs" / o))),
             *("--trainer.default_root_dir", str(tmp_path / "run"), "--trainer.logger", "false"),
             *("--data.root", str(SHARED_DATA), "--data.cache_dir", str(tmp_path / "cache")),
         ],
@@ -370,4 +366,7 @@ def test_cpu_overlays_stack_on_the_base_model_configs(config, overlay, cls, widt
     if isinstance(f, CWFlowTS):
         assert (f.sampling_steps, f.time_exponent) == (5, 0.1)
     else:
-        assert f.jmce.config["d_model"] == 32 and len(f.timesteps) == 20
+        assert len(f.timesteps) == 20
+        assert (f.jmce_spec.d_model, f.jmce_spec.n_heads, f.jmce_spec.d_ff) == (32, 2, 64)
+        assert (f.jmce_spec.cov_window, f.jmce_spec.w_eig, f.jmce_spec.dropout) == (95, 50.0, 0.1)
+        assert f.jmce.config["d_model"] == 32 and f.jmce_spec.checkpoint is None

@@ -14,11 +14,10 @@ from probforecast.models import CWDiff, CWFlow
 from probforecast.models.cwgen import CWAdamW
 from probforecast.models.module import ForecastModule
 from tests.conftest import REPO
-from tests.models.cwgen._helpers import SMALL_JMCE, SMALL_NET, facts, random_batch
+from tests.models.cwgen._helpers import SMALL_NET, facts, random_batch, small_jmce
 
 E2E = dict(
-    training="e2e", whitening="cholesky", cov_window=7, **SMALL_NET,
-    **{f"jmce_{k}": v for k, v in SMALL_JMCE.items()},
+    training="e2e", whitening="cholesky", jmce=small_jmce(), **SMALL_NET,
 )  # fmt: skip
 
 
@@ -119,10 +118,10 @@ def test_configs_select_the_lowest_validation_loss(path):
         assert opt["class_path"] == "probforecast.models.cwgen.CWAdamW"
         assert opt["init_args"]["jmce_lr"] == 1e-4 and opt["init_args"]["max_norm"] == 1.0
         assert cfg["trainer"].get("gradient_clip_val") is None
-    if init.get("jmce_checkpoint") is not None:
+    if (init.get("jmce") or {}).get("checkpoint") is not None:
         dataset = path.name.replace("_raw", "").removeprefix("timediff_").removeprefix("flowts_")
         jmce_cfg = _load(REPO / "configs/jmce" / dataset)  # base-model configs share the JMCE
         expected = f"{jmce_cfg['trainer']['default_root_dir']}/checkpoints/best.ckpt"
-        assert init["jmce_checkpoint"] == expected
+        assert init["jmce"]["checkpoint"] == expected
         for key in ("cov_window", "lambda_min"):
-            assert init[key] == jmce_cfg["model"]["forecaster"]["init_args"][key]
+            assert init["jmce"][key] == jmce_cfg["model"]["forecaster"]["init_args"][key]

@@ -10,6 +10,7 @@ from probforecast.models.cwgen.diffusion import CWDiff
 from probforecast.models.cwgen.flow import CWFlow
 from probforecast.models.cwgen.generator import CWGenerator, load_jmce_state
 from probforecast.models.cwgen.jmce import JMCE, JMCELoss, jmce_loss
+from probforecast.models.cwgen.jmce_spec import JMCESpec
 from probforecast.models.cwgen.network import GeneratorNetwork, build_network
 from probforecast.models.cwgen.networks import (
     ConditionalDenoiser,
@@ -38,6 +39,7 @@ __all__ = [
     "GeneratorNetwork",
     "IdentityWhitening",
     "JMCELoss",
+    "JMCESpec",
     "SymmetricWhitening",
     "TimeDiffNet",
     "Whitening",

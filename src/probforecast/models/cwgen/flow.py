@@ -33,6 +33,7 @@ from probforecast.models.cwgen.generator import (
     WhiteningKind,
     _choice,
 )
+from probforecast.models.cwgen.jmce_spec import JMCESpec
 from probforecast.models.cwgen.network import repeat_rows
 from probforecast.models.cwgen.whitening import Whitening
 from probforecast.models.noise import SampleNoise
@@ -62,17 +63,7 @@ class CWFlow(CWGenerator):
         prior: Prior = "jmce",
         training: Training = "two_stage",
         whitening: WhiteningKind = "symmetric",
-        jmce_checkpoint: str | None = None,
-        jmce_d_model: int = 64,
-        jmce_n_heads: int = 4,
-        jmce_e_layers: int = 2,
-        jmce_d_layers: int = 1,
-        jmce_d_ff: int = 128,
-        jmce_dropout: float = 0.1,
-        jmce_high_dim: bool = False,
-        cov_window: int = 95,
-        lambda_min: float = 0.1,
-        w_eig: float = 50.0,
+        jmce: JMCESpec | None = None,
         d_model: int = 64,
         n_heads: int = 4,
         num_layers: int = 2,
@@ -86,9 +77,7 @@ class CWFlow(CWGenerator):
     ) -> None:
         super().__init__(
             target_dim, context_length, prediction_length, freq, num_time_features, prior,
-            training, whitening, jmce_checkpoint, jmce_d_model, jmce_n_heads, jmce_e_layers,
-            jmce_d_layers, jmce_d_ff, jmce_dropout, jmce_high_dim, cov_window, lambda_min,
-            w_eig, d_model, n_heads, num_layers, d_ff, dropout, network,
+            training, whitening, jmce, d_model, n_heads, num_layers, d_ff, dropout, network,
         )  # fmt: skip
         _choice("solver", solver, ("euler", "heun"))
         if sampling_steps < 1 or fft_weight < 0:

@@ -6,7 +6,7 @@ Axes: ``B`` windows, ``S`` samples, ``P`` history, ``Q`` horizon, ``N`` series.
 * ``prior="jmce"``: ``N(mu_hat, Sigma_hat)`` from a JMCE applied to **each window's own
   history, on the fly** (never cached by batch index: spec §15.5).
 
-  - ``training="two_stage"``: the JMCE is loaded from ``jmce_checkpoint`` (a ForecastModule
+  - ``training="two_stage"``: the JMCE is loaded from ``jmce.checkpoint`` (a ForecastModule
     checkpoint of ``probforecast.models.JMCE``; its stored arguments are checked first), frozen
     and kept in eval mode; ``whitening`` is ``symmetric`` (eigh, clamped at ``lambda_min``; the
     paper's default) or ``cholesky`` (triangular solve with the Cholesky factor of the same
@@ -19,7 +19,7 @@ Axes: ``B`` windows, ``S`` samples, ``P`` history, ``Q`` horizon, ``N`` series.
     eigenvalue floor here, as the official e2e code (its floor is commented out): the floor
     needs ``eigh``, whose gradient is unstable at near-equal eigenvalues; the JMCE loss's
     penalty ``w_eig relu(lambda_min - eig)`` keeps the spectrum above ``lambda_min`` in
-    training, and ``jmce_high_dim`` (``Sigma = U^T U + lambda_min I``) guarantees it.
+    training, and ``jmce.high_dim`` (``Sigma = U^T U + lambda_min I``) guarantees it.
 * ``prior="standard"``: the "Raw" baseline, source ``N(0, I)``: same network and budget.
 
 The network is a component (``network``: a ``class_path`` spec, contract in ``network.py``):
@@ -40,6 +40,7 @@ from probforecast.data.batch import ForecastBatch
 from probforecast.models.base import Forecaster
 from probforecast.models.cwgen.denoiser import ConditionalDenoiser
 from probforecast.models.cwgen.jmce import JMCE
+from probforecast.models.cwgen.jmce_spec import JMCESpec, upgrade_legacy_jmce_arguments
 from probforecast.models.cwgen.network import GeneratorNetwork, build_network
 from probforecast.models.cwgen.optim import mark_jmce_parameters
 from probforecast.models.cwgen.whitening import (
@@ -69,7 +70,7 @@ def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
 
 def _missing_jmce_message(path: str) -> str:
     return (
-        f"jmce_checkpoint {path!r} does not exist; train the JMCE first "
+        f"jmce.checkpoint {path!r} does not exist; train the JMCE first "
         "(probforecast fit --config configs/jmce/<dataset>.yaml) and pass its .ckpt, or load a "
         "CW-Diff / CW-Flow checkpoint (it holds the frozen JMCE's weights)"
     )
@@ -87,13 +88,13 @@ def load_jmce_state(jmce: JMCE, path: str) -> None:
     own = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     extra = own.get("_extra_state")
     if isinstance(extra, dict):
-        jmce.check_config(extra.get("jmce_config", {}), f"jmce_checkpoint {str(file)!r}")
+        jmce.check_config(extra.get("jmce_config", {}), f"jmce.checkpoint {str(file)!r}")
     expected = jmce.state_dict()
     missing = sorted(set(expected) - set(own) - {"_extra_state"})
     unexpected = sorted(set(own) - set(expected))
     if missing or unexpected:
         raise ValueError(
-            f"jmce_checkpoint {str(file)!r} is not a checkpoint of this JMCE: missing "
+            f"jmce.checkpoint {str(file)!r} is not a checkpoint of this JMCE: missing "
             f"{missing[:3]}{'...' if len(missing) > 3 else ''}, unexpected "
             f"{unexpected[:3]}{'...' if len(unexpected) > 3 else ''}; it must be a ForecastModule "
             "checkpoint whose forecaster is probforecast.models.JMCE"
@@ -105,11 +106,31 @@ def load_jmce_state(jmce: JMCE, path: str) -> None:
     ]
     if wrong:
         raise ValueError(
-            f"jmce_checkpoint {str(file)!r} was trained with other sizes ({wrong[0]}"
-            f"{' and more' if len(wrong) > 1 else ''}); set the jmce_* arguments (and the data's "
+            f"jmce.checkpoint {str(file)!r} was trained with other sizes ({wrong[0]}"
+            f"{' and more' if len(wrong) > 1 else ''}); set the jmce fields (and the data's "
             "target_dim / context / prediction length) to those of the JMCE run"
         )
     jmce.load_state_dict(own)
+
+
+def _check_jmce_training(spec: JMCESpec, training: str, whitening: str) -> None:
+    """The JMCE settings a training mode needs (one clear error otherwise)."""
+    if training == "e2e" and whitening != "cholesky":
+        raise ValueError(
+            "training='e2e' back-propagates through the whitening: set "
+            "whitening='cholesky' (the differentiable triangular path, spec §7)"
+        )
+    if training == "two_stage" and spec.checkpoint is None:
+        raise ValueError(
+            "training='two_stage' needs jmce.checkpoint: the .ckpt of a JMCE run "
+            "(probforecast fit --config configs/jmce/<dataset>.yaml); or use "
+            "training='e2e' (joint) or prior='standard' (Raw)"
+        )
+    if training == "e2e" and spec.checkpoint is not None:
+        raise ValueError(
+            "training='e2e' trains the JMCE jointly from scratch and never reads "
+            f"jmce.checkpoint ({spec.checkpoint!r}); remove it, or use training='two_stage'"
+        )
 
 
 class CWGenerator(Forecaster):
@@ -120,12 +141,11 @@ class CWGenerator(Forecaster):
 
     Args:
         prior: ``jmce`` (conditionally whitened) or ``standard`` (Raw baseline).
-        training: ``two_stage`` (frozen JMCE from ``jmce_checkpoint``) or ``e2e`` (joint).
+        training: ``two_stage`` (frozen JMCE from ``jmce.checkpoint``) or ``e2e`` (joint).
         whitening: ``symmetric`` (eigh) or ``cholesky`` (triangular solve; required by ``e2e``).
-        jmce_checkpoint: ForecastModule ``.ckpt`` of a trained JMCE (two-stage only).
-        jmce_*: sizes of the JMCE (must equal those of the checkpoint's run).
-        cov_window, lambda_min, w_eig, jmce_high_dim: JMCE loss settings (``lambda_min`` is
-            also the eigenvalue clamp of symmetric whitening).
+        jmce: the JMCE prior (``JMCESpec``: checkpoint, sizes, loss settings; its
+            ``lambda_min`` is also the eigenvalue clamp of symmetric whitening). ``None``:
+            ``JMCESpec()`` for ``prior="jmce"``; must be ``None`` for ``prior="standard"``.
         d_model, n_heads, num_layers, d_ff, dropout: sizes of the default network
             (``ConditionalDenoiser``); not used when ``network`` is given.
         network: the generator network as ``{class_path, init_args}`` (``network.py``; built
@@ -144,17 +164,7 @@ class CWGenerator(Forecaster):
         prior: Prior = "jmce",
         training: Training = "two_stage",
         whitening: WhiteningKind = "symmetric",
-        jmce_checkpoint: str | None = None,
-        jmce_d_model: int = 64,
-        jmce_n_heads: int = 4,
-        jmce_e_layers: int = 2,
-        jmce_d_layers: int = 1,
-        jmce_d_ff: int = 128,
-        jmce_dropout: float = 0.1,
-        jmce_high_dim: bool = False,
-        cov_window: int = 95,
-        lambda_min: float = 0.1,
-        w_eig: float = 50.0,
+        jmce: JMCESpec | None = None,
         d_model: int = 64,
         n_heads: int = 4,
         num_layers: int = 2,
@@ -167,53 +177,25 @@ class CWGenerator(Forecaster):
         _choice("training", training, TRAININGS)
         _choice("whitening", whitening, WHITENINGS)
         self.prior, self.training_mode, self.whitening = prior, training, whitening
-        self.lambda_min = lambda_min
         self.jmce: JMCE | None = None
+        self.jmce_spec: JMCESpec | None = None
+        if prior == "standard" and jmce is not None:
+            raise ValueError(
+                "prior='standard' (the Raw baseline) has no JMCE, so `jmce` would be ignored; "
+                f"remove it or set prior='jmce' (got {jmce})"
+            )
         if prior == "jmce":
-            if training == "e2e" and whitening != "cholesky":
-                raise ValueError(
-                    "training='e2e' back-propagates through the whitening: set "
-                    "whitening='cholesky' (the differentiable triangular path, spec §7)"
-                )
-            if training == "two_stage" and jmce_checkpoint is None:
-                raise ValueError(
-                    "training='two_stage' needs jmce_checkpoint: the .ckpt of a JMCE run "
-                    "(probforecast fit --config configs/jmce/<dataset>.yaml); or use "
-                    "training='e2e' (joint) or prior='standard' (Raw)"
-                )
-            self.jmce = JMCE(
-                target_dim,
-                context_length,
-                prediction_length,
-                freq,
-                num_time_features,
-                d_model=jmce_d_model,
-                n_heads=jmce_n_heads,
-                e_layers=jmce_e_layers,
-                d_layers=jmce_d_layers,
-                d_ff=jmce_d_ff,
-                dropout=jmce_dropout,
-                cov_window=cov_window,
-                lambda_min=lambda_min,
-                w_eig=w_eig,
-                high_dim=jmce_high_dim,
+            spec = JMCESpec() if jmce is None else jmce
+            if not isinstance(spec, JMCESpec):
+                raise TypeError(f"jmce must be a JMCESpec; got {type(spec).__name__}")
+            _check_jmce_training(spec, training, whitening)
+            self.jmce_spec, self.lambda_min = spec, spec.lambda_min
+            self.jmce = spec.build(
+                target_dim, context_length, prediction_length, freq, num_time_features
             )
             mark_jmce_parameters(self.jmce)  # CWAdamW's JMCE group (optim.py)
             if training == "two_stage":
-                assert jmce_checkpoint is not None  # checked above
-                self.jmce_checkpoint = str(jmce_checkpoint)
-                if Path(jmce_checkpoint).expanduser().is_file():
-                    load_jmce_state(self.jmce, jmce_checkpoint)
-                    log.info("CW prior: frozen JMCE loaded from %s", jmce_checkpoint)
-                else:  # its weights may come from a CW checkpoint loaded next
-                    log.warning(
-                        "jmce_checkpoint %s does not exist: the frozen JMCE's weights must come "
-                        "from a CW-Diff / CW-Flow checkpoint (else the first loss or sample "
-                        "call fails)",
-                        jmce_checkpoint,
-                    )
-                self.jmce.requires_grad_(False)
-                self.jmce.eval()
+                self._load_frozen_jmce(str(spec.checkpoint))
         data = dict(
             target_dim=target_dim,
             context_length=context_length,
@@ -227,6 +209,26 @@ class CWGenerator(Forecaster):
             )  # fmt: skip
         else:
             self.net = build_network(network, **data)
+
+    def _load_frozen_jmce(self, checkpoint: str) -> None:
+        assert self.jmce is not None
+        self.jmce_checkpoint = checkpoint
+        if Path(checkpoint).expanduser().is_file():
+            load_jmce_state(self.jmce, checkpoint)
+            log.info("CW prior: frozen JMCE loaded from %s", checkpoint)
+        else:  # its weights may come from a CW checkpoint loaded next
+            log.warning(
+                "jmce.checkpoint %s does not exist: the frozen JMCE's weights must come "
+                "from a CW-Diff / CW-Flow checkpoint (else the first loss or sample call fails)",
+                checkpoint,
+            )
+        self.jmce.requires_grad_(False)
+        self.jmce.eval()
+
+    @classmethod
+    def upgrade_init_args(cls, init_args: dict[str, Any]) -> dict[str, Any]:
+        """Specs of 0.1 checkpoints: flat ``jmce_*`` arguments become ``jmce: JMCESpec``."""
+        return upgrade_legacy_jmce_arguments(init_args)
 
     @property
     def frozen_prior(self) -> bool:

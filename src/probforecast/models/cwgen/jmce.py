@@ -221,8 +221,8 @@ class JMCE(Forecaster):
             raise ValueError(
                 f"{source} holds a JMCE trained with other sizes or settings ("
                 + "; ".join(wrong)
-                + "); set the JMCE arguments (for CW-Diff / CW-Flow: jmce_*, cov_window, "
-                "lambda_min, jmce_high_dim, and the data's lengths) to the JMCE run's values"
+                + "); set the JMCE arguments (for CW-Diff / CW-Flow: the fields of jmce, and "
+                "the data's lengths) to the JMCE run's values"
             )
 
     def _load_from_state_dict(

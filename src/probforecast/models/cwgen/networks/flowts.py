@@ -65,6 +65,7 @@ from torch import Tensor, nn
 from probforecast.data.batch import ForecastBatch
 from probforecast.models.cwgen.flow import CWFlow
 from probforecast.models.cwgen.generator import Prior, Training, WhiteningKind
+from probforecast.models.cwgen.jmce_spec import JMCESpec
 from probforecast.models.cwgen.network import GeneratorNetwork, repeat_rows
 from probforecast.models.cwgen.networks.flowts_blocks import (
     DecoderBlock,
@@ -176,17 +177,7 @@ class CWFlowTS(CWFlow):
         prior: Prior = "jmce",
         training: Training = "two_stage",
         whitening: WhiteningKind = "symmetric",
-        jmce_checkpoint: str | None = None,
-        jmce_d_model: int = 64,
-        jmce_n_heads: int = 4,
-        jmce_e_layers: int = 2,
-        jmce_d_layers: int = 1,
-        jmce_d_ff: int = 128,
-        jmce_dropout: float = 0.1,
-        jmce_high_dim: bool = False,
-        cov_window: int = 95,
-        lambda_min: float = 0.1,
-        w_eig: float = 50.0,
+        jmce: JMCESpec | None = None,
         network: dict[str, Any] | None = None,
         sampling_steps: int = 5,
         time_exponent: float = 0.1,
@@ -197,11 +188,8 @@ class CWFlowTS(CWFlow):
         network = network or {"class_path": f"{__name__}.FlowTSNet", "init_args": {}}
         super().__init__(
             target_dim, context_length, prediction_length, freq, num_time_features,
-            prior=prior, training=training, whitening=whitening, jmce_checkpoint=jmce_checkpoint,
-            jmce_d_model=jmce_d_model, jmce_n_heads=jmce_n_heads, jmce_e_layers=jmce_e_layers,
-            jmce_d_layers=jmce_d_layers, jmce_d_ff=jmce_d_ff, jmce_dropout=jmce_dropout,
-            jmce_high_dim=jmce_high_dim, cov_window=cov_window, lambda_min=lambda_min,
-            w_eig=w_eig, sampling_steps=sampling_steps, fft_weight=fft_weight, network=network,
+            prior=prior, training=training, whitening=whitening, jmce=jmce,
+            sampling_steps=sampling_steps, fft_weight=fft_weight, network=network,
             time_scale=time_scale,
         )  # fmt: skip
         if not callable(getattr(self.net, "forward_sequence", None)):
