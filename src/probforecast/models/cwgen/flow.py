@@ -41,6 +41,27 @@ from probforecast.models.noise import SampleNoise
 TIME_SCALE = 1000.0
 
 
+def velocity_loss(v: Tensor, target: Tensor, observed: Tensor, fft_weight: float) -> Tensor:
+    r"""Flow matching's regression loss: masked mean squared error of the velocity plus the
+    FFT term of FlowTS.
+
+    ``sum(mask * (v - target)^2) / max(sum(mask), 1) + fft_weight * (mean |Re(F v - F target)|^2
+    + mean |Im(F v - F target)|^2)``, with ``F`` the FFT over time (``norm="forward"``, axis 1).
+
+    Args:
+        v, target: ``[R, T, N]`` predicted and target velocities; observed: ``[R, T, N]`` bool.
+        fft_weight: weight of the FFT term (0: no FFT).
+    """
+    mask = observed.to(v.dtype)
+    loss = ((v - target).square() * mask).sum() / mask.sum().clamp_min(1.0)
+    if fft_weight > 0:
+        fv = torch.fft.fft(v, dim=1, norm="forward")
+        ft = torch.fft.fft(target, dim=1, norm="forward")
+        fft = (fv.real - ft.real).square().mean() + (fv.imag - ft.imag).square().mean()
+        loss = loss + fft_weight * fft
+    return loss
+
+
 class CWFlow(CWGenerator):
     """Conditionally whitened flow matching (module docstring); prior/training arguments in
     ``CWGenerator``.
@@ -104,14 +125,7 @@ class CWFlow(CWGenerator):
         x_tau = tau * x1 + (1 - tau) * z
         v = self.net(x_tau, self.time_scale * tau.flatten(), batch.past_target, cond)
         target = x1 - z
-        mask = batch.future_observed.to(x1.dtype)
-        loss = ((v - target).square() * mask).sum() / mask.sum().clamp_min(1.0)
-        if self.fft_weight > 0:
-            fv = torch.fft.fft(v, dim=1, norm="forward")
-            ft = torch.fft.fft(target, dim=1, norm="forward")
-            fft = (fv.real - ft.real).square().mean() + (fv.imag - ft.imag).square().mean()
-            loss = loss + self.fft_weight * fft
-        return loss
+        return velocity_loss(v, target, batch.future_observed, self.fft_weight)
 
     def generate(
         self,

@@ -63,7 +63,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from probforecast.data.batch import ForecastBatch
-from probforecast.models.cwgen.flow import CWFlow
+from probforecast.models.cwgen.flow import CWFlow, velocity_loss
 from probforecast.models.cwgen.generator import Prior, Training, WhiteningKind
 from probforecast.models.cwgen.jmce_spec import JMCESpec
 from probforecast.models.cwgen.network import GeneratorNetwork, repeat_rows
@@ -236,14 +236,8 @@ class CWFlowTS(CWFlow):
         u_tau = tau * u + (1 - tau) * z
         v = self._forward_sequence(u_tau, self.time_scale * tau.flatten())
         target = u - z
-        mask = torch.cat([batch.past_observed, batch.future_observed], dim=1).to(u.dtype)
-        loss = ((v - target).square() * mask).sum() / mask.sum().clamp_min(1.0)
-        if self.fft_weight > 0:
-            fv = torch.fft.fft(v, dim=1, norm="forward")
-            ft = torch.fft.fft(target, dim=1, norm="forward")
-            fft = (fv.real - ft.real).square().mean() + (fv.imag - ft.imag).square().mean()
-            loss = loss + self.fft_weight * fft
-        return loss
+        observed = torch.cat([batch.past_observed, batch.future_observed], dim=1)
+        return velocity_loss(v, target, observed, self.fft_weight)
 
     def generate(
         self,
