@@ -17,7 +17,7 @@ import dataclasses
 import pytest
 import torch
 
-import probforecast.models.gls.lowrank_ar as lowrank_ar
+import probforecast.models.gls.path_noise as path_noise
 from probforecast.models.noise import SampleNoise
 from tests.models.gls_fixtures import BACKBONES, double_training_batch, small_gls_model
 
@@ -34,16 +34,16 @@ def build(kind, dm, **kwargs):
 
 
 def record_draws(monkeypatch) -> list[tuple[torch.Tensor, ...]]:
-    """``(loc, cov_factor, cov_diag, draw)`` of every ``_PathNoise.lowrank`` call, in order."""
+    """``(loc, cov_factor, cov_diag, draw)`` of every ``PathNoise.lowrank`` call, in order."""
     calls = []
-    real = lowrank_ar._PathNoise.lowrank
+    real = path_noise.PathNoise.lowrank
 
     def recording(self, loc, factor, diag):
         out = real(self, loc, factor, diag)
         calls.append((loc, factor, diag, out))
         return out
 
-    monkeypatch.setattr(lowrank_ar._PathNoise, "lowrank", recording)
+    monkeypatch.setattr(path_noise.PathNoise, "lowrank", recording)
     return calls
 
 

@@ -35,6 +35,7 @@ from probforecast.models.base import Forecaster
 from probforecast.models.gls.copula import EmpiricalCopula
 from probforecast.models.gls.heads import LowRankGaussianHead
 from probforecast.models.gls.lags import default_lags, lagged_values
+from probforecast.models.gls.path_noise import PathNoise
 from probforecast.models.gls.temporal_correlation import CorrelationKind, TemporalCorrelation
 from probforecast.models.noise import SampleNoise
 
@@ -328,7 +329,7 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
                 for x in (torch.where(obs_c, eta_c, 0.0), factor_c, diag_c, obs_c)
             ]
 
-        draw = _PathNoise(noise, s)
+        draw = PathNoise(noise, s)
         for step in range(q):
             t = p + step
             x = self._inputs(paths[:, : t + 1], observed[:, : t + 1], time_feat[:, : t + 1], ids, t)
@@ -355,7 +356,7 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
         factor: Tensor,
         diag: Tensor,
         buffer: list[Tensor] | None,
-        draw: _PathNoise,
+        draw: PathNoise,
     ) -> Tensor:
         """Draw eta_{t+1} | last D-1 errors of the path (Eq. 12), and push it into the buffer."""
         if buffer is None:  # D = 1: no temporal correlation to condition on
@@ -386,54 +387,15 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
         count, self.pending_fallbacks = self.pending_fallbacks, 0
         return {"gls_conditional_fallbacks": float(count)}
 
-    @torch.no_grad()
     def diagnostic_figures(self, batch: ForecastBatch) -> dict[str, object]:
-        """Dashboard views (``probforecast.callbacks.ModelViews``) of the first window: the
-        learned ``C_t [D, D]`` at the first and last horizon step and, for ``kernel``, the
-        mixture weights ``[Q, M]`` over the horizon, from the teacher-forced states (as in
-        ``loss``). Empty for ``likelihood: independent``."""
-        if self.correlation is None:
-            return {}
-        from probforecast.viz.model_views import gls_views
+        """The learned ``C_t`` and mixture weights of the first window
+        (:func:`probforecast.models.gls.views.correlation_views`); empty for ``independent``."""
+        from probforecast.models.gls.views import correlation_views
 
-        seq = torch.cat([batch.past_target, batch.future_target], dim=1)
-        copula = self._copula(batch)
-        seq = (seq if copula is None else copula.to_gaussian(seq))[:1]
-        observed = torch.cat([batch.past_observed, batch.future_observed], dim=1)[:1]
-        time_feat = torch.cat([batch.past_time_feat, batch.future_time_feat], dim=1)[:1]
-        hidden, _ = self._hidden(
-            self._inputs(seq, observed, time_feat, batch.series_ids[:1], self.max_lag)
-        )
-        hidden = hidden[0, -self.prediction_length :]  # [Q, N, H]
-        corr = self.correlation(hidden)  # [Q, D, D]
-        weights = (
-            self.correlation.mixture_weights(hidden) if self.correlation.kind == "kernel" else None
-        )
-        scales = self.correlation.lengthscales.tolist() if weights is not None else []
-        return gls_views(corr.float().cpu().numpy(), weights, scales)
+        return correlation_views(self, batch)
 
 
 #: Sample paths per conditional solve: the factorisations of ``(D-1) R``-sized matrices run
 #: faster in small batches that stay in cache (640 paths at D = 24, R = 10, N = 8: 0.39 s in
 #: chunks of 32 vs 1.02 s at once, one thread), so batching windows does not slow them down.
 CONDITIONAL_ROWS_PER_SOLVE = 32
-
-
-class _PathNoise:
-    """Draws for the ``(s b)`` rows of the sample paths (sample-major), from ``noise``."""
-
-    def __init__(self, noise: SampleNoise, num_samples: int) -> None:
-        self.noise, self.num_samples = noise, num_samples
-
-    def normal(self, width: int, like: Tensor) -> Tensor:
-        """``[(S B), width]`` standard normals, window ``b``'s rows from its own stream."""
-        shape = (self.num_samples, self.noise.batch_size, width)
-        eps = self.noise.randn(shape, window_dim=1, dtype=like.dtype, device=like.device)
-        return eps.flatten(0, 1)
-
-    def lowrank(self, loc: Tensor, factor: Tensor, diag: Tensor) -> Tensor:
-        """One draw of ``N(loc, factor factor^T + diag(diag))`` per row: ``loc, diag [(S B), N]``,
-        ``factor [(S B), N, R]``."""
-        eps_r = self.normal(factor.shape[-1], factor)
-        eps = self.normal(diag.shape[-1], diag)
-        return loc + torch.einsum("...nr,...r->...n", factor, eps_r) + diag.sqrt() * eps
