@@ -6,11 +6,8 @@ Raw files are converted once into the GluonTS repository layout in a cache direc
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import tarfile
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +18,16 @@ import pandas as pd
 from gluonts.dataset.common import ListDataset, MetaData, TrainDatasets
 
 from probforecast.data.errors import DataError
+from probforecast.data.gluonts_files import (
+    cached_csv,
+    cached_repository,
+    extract_tar,
+    fingerprint,
+    grouped_arrays,
+    load_gluonts_dir,
+)
 from probforecast.data.registry import DATASETS, DatasetInfo, dataset_names
-from probforecast.data.sources import gluonts_cache, ltsf_csv, m4
+from probforecast.data.sources import ltsf_csv, m4
 from probforecast.data.synthetic import CorrelatedSeasonalSample, generate_correlated_seasonal
 
 log = logging.getLogger(__name__)
@@ -113,14 +118,6 @@ def default_cache_dir() -> Path:
 def resolve_root(root: str | os.PathLike | None) -> Path | None:
     value = root if root is not None else os.environ.get("PROBFORECAST_DATA")
     return Path(value).expanduser() if value else None
-
-
-def _fingerprint(paths: list[Path], extra: str) -> str:
-    digest = hashlib.sha256(extra.encode())
-    for path in paths:
-        stat = path.stat()
-        digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    return digest.hexdigest()[:12]
 
 
 def _require_files(info: DatasetInfo, root: Path | None) -> list[Path]:
@@ -231,59 +228,6 @@ def _rolling_datasets(
     )
 
 
-def _extract_tar(tar_path: Path, target: Path) -> Path:
-    """Extract a GluonTS dataset tarball once; return the directory holding metadata/."""
-    marker = target / ".complete"
-    if not marker.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=target.name + ".tmp-", dir=target.parent))
-        with tarfile.open(tar_path) as archive:
-            archive.extractall(tmp, filter="data")
-        (tmp / ".complete").touch()
-        gluonts_cache.move_into_place(tmp, target, lambda d: (d / ".complete").exists())
-    found = [p.parent.parent for p in target.rglob("metadata/metadata.json")]
-    found += [p.parent for p in target.rglob("metadata.json") if p.parent.name != "metadata"]
-    if not found:
-        raise DataError(f"{tar_path} does not hold a GluonTS dataset (no metadata.json inside)")
-    return found[0]
-
-
-def _load_gluonts_dir(directory: Path, freq: str | None = None) -> TrainDatasets:
-    """Read a GluonTS dataset directory (``metadata/metadata.json`` or ``metadata.json``, then
-    ``train/`` and ``test/`` JSON lines) with GluonTS' ``FileDataset``. Older datasets (the
-    ``*_nips`` ones) name the frequency ``time_granularity``; both spellings are accepted."""
-    import json
-
-    from gluonts.dataset.common import FileDataset
-
-    meta_file = directory / "metadata" / "metadata.json"
-    if not meta_file.is_file():
-        meta_file = directory / "metadata.json"
-    if not meta_file.is_file():
-        raise DataError(f"{directory} is not a GluonTS dataset directory: no metadata.json")
-    meta = json.loads(meta_file.read_text())
-    freq = freq or meta.get("freq") or meta.get("time_granularity")
-    if not freq:
-        raise DataError(f"{meta_file} names no frequency; set data.freq")
-    if not (directory / "train").is_dir():
-        raise DataError(f"{directory} has no train/ folder")
-    test = directory / "test"
-    return TrainDatasets(
-        metadata=MetaData(freq=freq, prediction_length=meta.get("prediction_length")),
-        train=FileDataset(directory / "train", freq=freq),
-        test=FileDataset(test, freq=freq) if test.is_dir() else None,
-    )
-
-
-def _cached(info_name: str, sources: list[Path], key: str, build, cache_dir: Path) -> TrainDatasets:
-    directory = cache_dir / f"{info_name}-{_fingerprint(sources, key)}"
-    if not gluonts_cache.is_valid_repository(directory):
-        log.info("converting %s into GluonTS layout at %s (once)", info_name, directory)
-        freq, prediction_length, train, test = build()
-        gluonts_cache.write_repository(directory, freq, prediction_length, train, test)
-    return gluonts_cache.read_repository(directory)
-
-
 @dataclass(frozen=True)
 class LoadRequest:
     """What ``load_dataset`` was asked for, handed to the reader of the dataset's kind."""
@@ -308,8 +252,8 @@ def _read_generated(info: DatasetInfo, req: LoadRequest) -> LoadedDataset:
 
 def _read_gluonts_tar(info: DatasetInfo, req: LoadRequest) -> LoadedDataset:
     paths = _require_files(info, req.root)
-    directory = _extract_tar(paths[0], req.cache / f"{info.name}-{_fingerprint(paths, '')}")
-    return LoadedDataset(info, _load_gluonts_dir(directory))
+    directory = extract_tar(paths[0], req.cache / f"{info.name}-{fingerprint(paths, '')}")
+    return LoadedDataset(info, load_gluonts_dir(directory))
 
 
 def _read_m4_csv(info: DatasetInfo, req: LoadRequest) -> LoadedDataset:
@@ -320,12 +264,12 @@ def _read_m4_csv(info: DatasetInfo, req: LoadRequest) -> LoadedDataset:
         return info.freq, req.prediction_length, train, test
 
     key = "m4" if req.ragged_alignment == "end" else "m4-start-nan-padded"
-    return LoadedDataset(info, _cached(info.name, paths, key, build_m4, req.cache))
+    return LoadedDataset(info, cached_repository(info.name, paths, key, build_m4, req.cache))
 
 
 def _read_ltsf_csv(info: DatasetInfo, req: LoadRequest) -> LoadedDataset:
     path = _require_files(info, req.root)[0]
-    csv = _cached_csv(info.name, path, info.freq, req.prediction_length, req.date_column, req.cache)
+    csv = cached_csv(info.name, path, info.freq, req.prediction_length, req.date_column, req.cache)
     return LoadedDataset(info, csv)
 
 
@@ -416,10 +360,10 @@ def _load_path(
             path.stem, "ltsf_csv", (str(path),), user_freq, prediction_length, "ratio", str(path)
         )
         return LoadedDataset(
-            info, _cached_csv(path.stem, path, user_freq, prediction_length, date_column, cache)
+            info, cached_csv(path.stem, path, user_freq, prediction_length, date_column, cache)
         )
     if path.is_dir():
-        datasets = _load_gluonts_dir(path, freq)
+        datasets = load_gluonts_dir(path, freq)
         user_freq = freq or datasets.metadata.freq
         q = prediction_length or datasets.metadata.prediction_length
         if not q:
@@ -432,50 +376,3 @@ def _load_path(
         f"unknown dataset {dataset!r}: expected one of {dataset_names()}, a CSV file path "
         "(date column + value columns) or a GluonTS dataset directory"
     )
-
-
-def _cached_csv(
-    name: str, path: Path, freq: str, prediction_length: int, date_column: str, cache: Path
-) -> TrainDatasets:
-    def build():
-        frame = ltsf_csv.read_wide_csv(path, date_column)
-        # GluonTS layout: test holds the full series; the protocol cuts train/val/test from it.
-        entries = ltsf_csv.frame_to_entries(frame, freq)
-        return freq, prediction_length, entries, entries
-
-    return _cached(name, [path], f"csv:{freq}:{date_column}", build, cache)
-
-
-def grouped_arrays(datasets: TrainDatasets) -> tuple[np.ndarray, pd.Period, int, list[int]]:
-    """The multivariate view through ``MultivariateGrouper`` (NaN where a series is missing).
-
-    Returns:
-        ``values [T, N]`` of the longest test entry (or train when there is no test), its start,
-        the train length and the lengths of the grouped test entries (one per rolling date).
-    """
-    from gluonts.dataset.multivariate_grouper import MultivariateGrouper
-
-    train_entries = list(datasets.train)
-    if not train_entries:
-        raise DataError("the dataset has no training series")
-    num_series = len(train_entries)
-    nan_fill = lambda x: np.nan  # noqa: E731  (fill rule: pad with NaN, kept as unobserved)
-    train = next(iter(MultivariateGrouper(train_fill_rule=nan_fill)(datasets.train)))
-    test_entries = list(datasets.test) if datasets.test is not None else []
-    if test_entries:
-        if len(test_entries) % num_series:
-            raise DataError(
-                f"the test split holds {len(test_entries)} series, not a multiple of the "
-                f"{num_series} training series"
-            )
-        grouper = MultivariateGrouper(
-            num_test_dates=len(test_entries) // num_series, test_fill_rule=nan_fill
-        )
-        test = list(grouper(datasets.test))
-    else:
-        test = [train]
-    longest = max(test, key=lambda e: e["target"].shape[1])
-    values = np.asarray(longest["target"], dtype=np.float64).T
-    if pd.Period(longest["start"]) != pd.Period(train["start"]):
-        raise DataError("train and test series do not share a start date")
-    return values, longest["start"], train["target"].shape[1], [e["target"].shape[1] for e in test]
