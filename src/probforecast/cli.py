@@ -106,6 +106,8 @@ class ProbForecastCLI(LightningCLI):
         parser.add_lightning_class_args(ModelViews, "model_views")
         parser.add_lightning_class_args(SystemMetrics, "system_metrics")
         parser.add_lightning_class_args(SeriesMetricsTable, "series_metrics")
+        # the module tracks per-series metrics only when the table is logged
+        parser.link_arguments("series_metrics.enabled", "model.series_metrics", apply_on="parse")
 
     # ------------------------------------------------------------------ config fix-ups
     def _parse_ckpt_path(self) -> None:

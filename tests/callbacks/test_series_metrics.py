@@ -149,3 +149,59 @@ def test_series_metric_rejects_ids_outside_the_dataset():
         metric.update(samples, target, mask, torch.tensor([[0, 3]]))
     with np.testing.assert_raises_regex(ValueError, r"series_ids must be \[B, N\]"):
         metric.update(samples, target, mask, torch.tensor([0, 1]))
+
+
+def test_series_metrics_off_skips_the_second_pass_and_the_table_refuses_it(tmp_path, monkeypatch):
+    """``series_metrics=False``: the test step never updates a ``SeriesMetrics`` (no second
+    pass over the samples), the logged metrics are unchanged, and an enabled table says
+    what to change; the CLI links ``--series_metrics.enabled`` to the module."""
+    import lightning.pytorch as pl
+    import pytest
+
+    from probforecast.callbacks.series_metrics import SeriesMetricsTable
+    from probforecast.cli import QUIET_TRAINER_ARGS, ProbForecastCLI
+    from probforecast.data import ForecastDataModule, SyntheticOptions
+    from probforecast.models import SeasonalNaive
+    from probforecast.models.module import ForecastModule
+    from tests.conftest import REPO
+
+    dm = ForecastDataModule(
+        "synthetic",
+        context_length=24,
+        prediction_length=6,
+        eval_batch_size=2,
+        synthetic=SyntheticOptions(num_series=3, length=200, num_test_windows=5),
+    )
+    updates = []
+    real = SeriesMetrics.update
+    monkeypatch.setattr(
+        SeriesMetrics, "update", lambda self, *a, **k: updates.append(1) or real(self, *a, **k)
+    )
+    results = {}
+    for on in (True, False):
+        forecaster = SeasonalNaive(3, 24, 6, freq=dm.freq, num_time_features=dm.num_time_features)
+        module = ForecastModule(forecaster, num_samples=4, series_metrics=on)
+        assert (module.test_series_metrics is None) is (not on)
+        trainer = pl.Trainer(
+            logger=False,
+            callbacks=[SeriesMetricsTable(enabled=on)],
+            enable_progress_bar=False,
+            default_root_dir=str(tmp_path),
+        )
+        (results[on],) = trainer.test(module, datamodule=dm, verbose=False)
+        assert len(updates) == 3  # the 3 test batches of the first run only
+    assert results[True] == results[False]
+    trainer = pl.Trainer(logger=False, callbacks=[SeriesMetricsTable()], enable_progress_bar=False)
+    with pytest.raises(ValueError, match="built with series_metrics=False"):
+        trainer.test(module, datamodule=dm, verbose=False)
+
+    for flag, tracked in (("false", False), ("true", True)):
+        cli = ProbForecastCLI(
+            args=[
+                "--config", str(REPO / "configs" / "quickstart.yaml"), *QUIET_TRAINER_ARGS,
+                "--trainer.default_root_dir", str(tmp_path / flag),
+                "--series_metrics.enabled", flag,
+            ],  # fmt: skip
+            run=False,
+        )
+        assert (cli.model.test_series_metrics is not None) is tracked

@@ -78,6 +78,10 @@ class ForecastModule(pl.LightningModule):
             ``sample`` call per batch with one generator per window for forecasters with
             ``per_window_noise`` (all built-in ones), one call per window otherwise;
             ``"batch"`` seeds once per batch (reproducible only for the same batching).
+        series_metrics: update the per-series metrics (``test_series_metrics``, logged as a
+            table by ``SeriesMetricsTable``) in the test step; False skips that second pass
+            over the test samples (``test_series_metrics`` is then ``None``). The CLI links it
+            to ``--series_metrics.enabled``.
 
     Training randomness (dropout, the noise of VAE/diffusion losses) is seeded at every step
     from the run's seed (``torch.initial_seed()`` at fit start, kept in the checkpoint), the
@@ -100,6 +104,7 @@ class ForecastModule(pl.LightningModule):
         quantile_method: Literal["linear", "rank"] = "linear",
         sample_seed: int = 0,
         sample_seed_scope: Literal["window", "batch"] = "window",
+        series_metrics: bool = True,
     ) -> None:
         super().__init__()
         if num_samples < 2:
@@ -133,7 +138,9 @@ class ForecastModule(pl.LightningModule):
         )
         self.val_metrics = build_metrics("val/")
         self.test_metrics = build_metrics("test/")
-        self.test_series_metrics = SeriesMetrics(forecaster.target_dim, interval_level)
+        self.test_series_metrics: SeriesMetrics | None = (
+            SeriesMetrics(forecaster.target_dim, interval_level) if series_metrics else None
+        )
 
     # ------------------------------------------------------------------ training
     def training_step(self, batch: ForecastBatch, batch_idx: int) -> Tensor | None:
@@ -217,7 +224,8 @@ class ForecastModule(pl.LightningModule):
             self._train_seed = torch.initial_seed() % (1 << 31)
 
     def on_test_epoch_start(self) -> None:
-        self.test_series_metrics.reset()
+        if self.test_series_metrics is not None:
+            self.test_series_metrics.reset()
 
     def on_train_epoch_start(self) -> None:
         reset_jitter_counts()
@@ -304,7 +312,7 @@ class ForecastModule(pl.LightningModule):
                 past_observed=batch.past_observed,
                 series_scale=batch.spread(scaled=self.metrics_on_scaled),
             )
-            if stage == "test":
+            if stage == "test" and self.test_series_metrics is not None:
                 self.test_series_metrics.update(
                     pred, target, batch.future_observed, batch.series_ids
                 )
