@@ -26,9 +26,9 @@ from torch import Tensor
 from torch.distributions import Distribution, constraints
 from torch.distributions.utils import lazy_property
 
-from probforecast.distributions._backend import choose_method, get_gls_options, gls_options
+from probforecast.distributions._backend import choose_method, get_gls_options
 from probforecast.distributions._capacitance import capacitance_logdet_quad
-from probforecast.distributions._cholesky import GLSCholeskyError, safe_cholesky
+from probforecast.distributions._cholesky import safe_cholesky
 from probforecast.distributions._covariance_path import covariance_terms
 from probforecast.distributions._gls_ops import (
     check_gls_args,
@@ -40,32 +40,8 @@ from probforecast.distributions._gls_ops import (
     latent_projection,
     masked_precision,
 )
-from probforecast.distributions.correlation import (
-    ar_toeplitz_correlation,
-    default_lengthscales,
-    kernel_mixture_correlation,
-    log_det_corr,
-)
-from probforecast.distributions.gls_conditional import (
-    GLSConditional,
-    gls_conditional_next,
-    sample_conditional,
-)
 
-__all__ = [
-    "GLSCholeskyError",
-    "GLSConditional",
-    "GLSMultivariateNormal",
-    "ar_toeplitz_correlation",
-    "default_lengthscales",
-    "gls_conditional_next",
-    "gls_covariance_matrix",
-    "gls_log_prob",
-    "gls_options",
-    "kernel_mixture_correlation",
-    "log_det_corr",
-    "sample_conditional",
-]
+__all__ = ["GLSMultivariateNormal", "gls_log_prob"]
 
 _LOG_2PI = math.log(2 * math.pi)
 
