@@ -57,14 +57,17 @@ def crps(
         ``[B, Q, N]`` CRPS per point, in the units of the target.
     """
     mask = check_forecast(samples, target, mask)
-    b, s, q, n = samples.shape
+    s = samples.shape[1]
     if fair and s < 2:
         raise ValueError(f"the fair CRPS needs at least 2 samples, got S = {s}")
-    (out,) = sorted_map(
-        samples.reshape(b, s, q * n),
-        lambda blk, y: _crps_block(blk, y, fair),
-        target.reshape(b, q * n),
-    )
+    return _per_point(samples, target, mask, lambda blk, y: _crps_block(blk, y, fair))
+
+
+def _per_point(samples: Tensor, target: Tensor, mask: Tensor | None, block_score) -> Tensor:
+    """``[B, Q, N]``: ``block_score(sorted block [S, b, m], y [b, m]) -> (score [b, m],)``
+    applied over the sorted sample axis of every point (``sorted_map``); masked points 0."""
+    b, s, q, n = samples.shape
+    (out,) = sorted_map(samples.reshape(b, s, q * n), block_score, target.reshape(b, q * n))
     out = out.view(b, q, n)
     if mask is not None:
         out = torch.where(mask, out, torch.zeros((), dtype=out.dtype, device=out.device))
@@ -113,16 +116,9 @@ def crps_quantile(
     """
     mask = check_forecast(samples, target, mask)
     levels = check_levels(quantiles, "quantiles")
-    b, s, q, n = samples.shape
-    (out,) = sorted_map(
-        samples.reshape(b, s, q * n),
-        lambda blk, y: _pinball_block(blk, y, levels, quantile_method),
-        target.reshape(b, q * n),
+    return _per_point(
+        samples, target, mask, lambda blk, y: _pinball_block(blk, y, levels, quantile_method)
     )
-    out = out.view(b, q, n)
-    if mask is not None:
-        out = torch.where(mask, out, torch.zeros((), dtype=out.dtype, device=out.device))
-    return out
 
 
 def sum_over_series(
