@@ -338,7 +338,12 @@ def test_cw_flowts_needs_a_sequence_network():
             TimeDiffNet,
             32,
         ),
-        ("cw_flow/flowts_etth2_raw.yaml", ["cw_flow/trainer/flowts_cpu_scaled.yaml"], FlowTSNet, 32),
+        (
+            "cw_flow/flowts_etth2_raw.yaml",
+            ["cw_flow/trainer/flowts_cpu_scaled.yaml"],
+            FlowTSNet,
+            32,
+        ),
     ],
 )
 def test_cpu_overlays_stack_on_the_base_model_configs(config, overlay, cls, width, tmp_path):
