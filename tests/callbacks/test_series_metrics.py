@@ -198,9 +198,13 @@ def test_series_metrics_off_skips_the_second_pass_and_the_table_refuses_it(tmp_p
     for flag, tracked in (("false", False), ("true", True)):
         cli = ProbForecastCLI(
             args=[
-                "--config", str(REPO / "configs" / "quickstart.yaml"), *QUIET_TRAINER_ARGS,
-                "--trainer.default_root_dir", str(tmp_path / flag),
-                "--series_metrics.enabled", flag,
+                "--config",
+                str(REPO / "configs" / "quickstart.yaml"),
+                *QUIET_TRAINER_ARGS,
+                "--trainer.default_root_dir",
+                str(tmp_path / flag),
+                "--series_metrics.enabled",
+                flag,
             ],  # fmt: skip
             run=False,
         )
