@@ -23,9 +23,12 @@ def test_mean_std_is_numpy_mean_and_sample_std():
     assert format_mean_std([1.23456, 2.0], digits=2, sep="±") == "1.62±0.54"
 
 
-@pytest.mark.parametrize("values", [[], [0.1, math.nan]])
-def test_mean_std_refuses_no_value_and_nan(values):
-    with pytest.raises(ValueError, match="at least one value|NaN"):
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [([], "mean_std needs at least one value; got none"), ([0.1, math.nan], "got NaN among")],
+)
+def test_mean_std_refuses_no_value_and_nan(values, message):
+    with pytest.raises(ValueError, match=message):
         mean_std(values)
 
 
@@ -41,6 +44,9 @@ def test_in_band_is_two_combined_standard_deviations():
     assert not in_band(values, (2 + edge, ref_std), width=1.0)
     with pytest.raises(ValueError, match="std must be >= 0"):
         in_band(values, (2.0, -0.1))
+    assert in_band([2.0], (2.0, 0.0))  # a reference without spread is allowed
+    # exactly on the edge (all numbers exact in binary): |2 - 2.5| = 2 sqrt(0 + 0.25^2) = 0.5
+    assert in_band([2.0], (2.5, 0.25)) and not in_band([2.0], (2.5 + 2**-20, 0.25))
 
 
 def test_group_records_keeps_first_seen_order_and_names_missing_keys():
@@ -57,7 +63,7 @@ def test_group_records_keeps_first_seen_order_and_names_missing_keys():
 
 
 def test_json_lines_round_trip_resume_and_plain_numbers(tmp_path):
-    lines = JsonLines(tmp_path / "sub" / "results.jsonl")
+    lines = JsonLines(tmp_path / "sub" / "dir" / "results.jsonl")  # folders made on append
     assert lines.read() == [] and not lines.has(seed=1)
     lines.append({"seed": 1, "crps": np.float32(0.25), "steps": torch.tensor(7), "dir": Path("x")})
     lines.append({"seed": 2, "crps": 0.5})
@@ -71,10 +77,19 @@ def test_json_lines_round_trip_resume_and_plain_numbers(tmp_path):
     assert len(lines.path.read_text().splitlines()) == 2
 
 
-@pytest.mark.parametrize("bad", [math.nan, math.inf, np.float64("nan")])
-def test_json_lines_refuses_non_finite_numbers(tmp_path, bad):
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (math.nan, "holds NaN or inf"),
+        (math.inf, "holds NaN or inf"),
+        (np.float64("nan"), "holds NaN or inf"),  # a float subclass: json's own check
+        (np.float32("nan"), "cannot write the non-finite number nan as JSON"),  # via .item()
+        (torch.tensor(float("inf")), "cannot write the non-finite number inf as JSON"),
+    ],
+)
+def test_json_lines_refuses_non_finite_numbers(tmp_path, bad, message):
     lines = JsonLines(tmp_path / "r.jsonl")
-    with pytest.raises(ValueError, match="NaN or inf|non-finite"):
+    with pytest.raises(ValueError, match=message):
         lines.append({"crps": bad})
     assert lines.read() == []
 
