@@ -72,23 +72,29 @@ def test_series_table_matches_naive_loops_with_subsets_and_missing_values():
     assert rows[-1][-1] == 0 and np.isnan(rows[-1][1]), "a series without points is NaN"
 
 
-def test_probforecast_test_draws_every_window_once(tmp_path):
-    """The per-series table reuses the test step's samples: every window is sampled once, not
-    twice."""
-    import lightning.pytorch as pl
-
-    from probforecast.callbacks.series_metrics import SeriesMetricsTable
+def five_window_datamodule():
+    """3 synthetic series, 5 test windows of 6 steps, 2 windows per test batch."""
     from probforecast.data import ForecastDataModule, SyntheticOptions
-    from probforecast.models import SeasonalNaive
-    from probforecast.models.module import ForecastModule
 
-    dm = ForecastDataModule(
+    return ForecastDataModule(
         "synthetic",
         context_length=24,
         prediction_length=6,
         eval_batch_size=2,
         synthetic=SyntheticOptions(num_series=3, length=200, num_test_windows=5),
     )
+
+
+def test_probforecast_test_draws_every_window_once(tmp_path):
+    """The per-series table reuses the test step's samples: every window is sampled once, not
+    twice."""
+    import lightning.pytorch as pl
+
+    from probforecast.callbacks.series_metrics import SeriesMetricsTable
+    from probforecast.models import SeasonalNaive
+    from probforecast.models.module import ForecastModule
+
+    dm = five_window_datamodule()
     dm.setup("test")
     forecaster = SeasonalNaive(3, 24, 6, freq=dm.freq, num_time_features=dm.num_time_features)
     calls = []
@@ -160,18 +166,11 @@ def test_series_metrics_off_skips_the_second_pass_and_the_table_refuses_it(tmp_p
 
     from probforecast.callbacks.series_metrics import SeriesMetricsTable
     from probforecast.cli import QUIET_TRAINER_ARGS, ProbForecastCLI
-    from probforecast.data import ForecastDataModule, SyntheticOptions
     from probforecast.models import SeasonalNaive
     from probforecast.models.module import ForecastModule
     from tests.conftest import REPO
 
-    dm = ForecastDataModule(
-        "synthetic",
-        context_length=24,
-        prediction_length=6,
-        eval_batch_size=2,
-        synthetic=SyntheticOptions(num_series=3, length=200, num_test_windows=5),
-    )
+    dm = five_window_datamodule()
     updates = []
     real = SeriesMetrics.update
     monkeypatch.setattr(

@@ -1,7 +1,7 @@
 """The benchmark harness: fit, reload the best checkpoint, backtest, summarise over seeds.
 
 Every ``scripts/bench_*.py`` and ``scripts/reproduce_*.py`` is built from these parts;
-``python -m probforecast.evaluate`` runs them on any config (see ``docs/benchmarks.md``).
+``python -m probforecast.evaluate`` runs them on any config (see ``docs/api/evaluate.md``).
 
 - :func:`fit_run` / :func:`reload_run` (``fitting``): one LightningCLI run and its best
   checkpoint rebuilt by ``ForecastModule.load``;
@@ -36,7 +36,7 @@ __all__ = [
     "group_records",
     "in_band",
     "mean_std",
-    "reload_run",
     "module_metrics",
+    "reload_run",
     "window_mean_scorer",
 ]

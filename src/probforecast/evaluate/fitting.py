@@ -21,6 +21,7 @@ from typing import Any
 from probforecast.callbacks.checkpoint import BEST_FILE
 from probforecast.cli import QUIET_TRAINER_ARGS, ProbForecastCLI
 from probforecast.data.datamodule import ForecastDataModule
+from probforecast.models.checkpoint_io import module_from_checkpoint
 from probforecast.models.module import ForecastModule
 from probforecast.utils.checkpoint_meta import read_checkpoint
 
@@ -83,9 +84,11 @@ def fit_run(cli_args: Sequence[str], *, use_config_forecaster: bool = False) -> 
         "steps": int(cli.trainer.global_step),
         "epochs": int(cli.trainer.current_epoch),
         "best_score": None if score is None else float(score),
-        "best_epoch": _epoch_of(best_path),
+        "best_epoch": None,
     }
-    module = _reload(cli, best_path, use_config_forecaster) if best_path else cli.model
+    module = cli.model
+    if best_path:
+        module, fit["best_epoch"] = _reload(cli, best_path, use_config_forecaster)
     return FittedRun(module, cli.datamodule, cli, best_path, fit)
 
 
@@ -120,10 +123,8 @@ def reload_run(
     best = json.loads(best_file.read_text())
     best_path = best["best_model_path"]
     cli.datamodule.setup("test")
-    fit: dict[str, Any] = {
-        "best_score": best["best_model_score"],
-        "best_epoch": _epoch_of(best_path),
-    }
+    module, best_epoch = _reload(cli, best_path, use_config_forecaster)
+    fit: dict[str, Any] = {"best_score": best["best_model_score"], "best_epoch": best_epoch}
     last = Path(best.get("last_model_path") or run_dir / "checkpoints" / "last.ckpt")
     if last.is_file():
         state = read_checkpoint(last)
@@ -132,15 +133,21 @@ def reload_run(
             epochs=int(state["epoch"]) + 1,
             fit_seconds=last.stat().st_mtime - config.stat().st_mtime,
         )
-    module = _reload(cli, best_path, use_config_forecaster)
     return FittedRun(module, cli.datamodule, cli, best_path, fit)
 
 
-def _reload(cli: ProbForecastCLI, path: str, use_config_forecaster: bool) -> ForecastModule:
-    forecaster = cli.model.forecaster if use_config_forecaster else None
-    return ForecastModule.load(path, forecaster=forecaster, map_location=cli.model.device)
-
-
-def _epoch_of(path: str | None) -> int | None:
-    """1-based epoch at which ``path`` was saved, ``None`` without a checkpoint."""
-    return None if not path else int(read_checkpoint(path)["epoch"]) + 1
+def _reload(
+    cli: ProbForecastCLI, path: str, use_config_forecaster: bool
+) -> tuple[ForecastModule, int]:
+    """The module rebuilt from checkpoint ``path`` (read once) and the 1-based epoch at which
+    it was saved."""
+    device = cli.model.device
+    checkpoint = read_checkpoint(path, device)
+    module = module_from_checkpoint(
+        ForecastModule,
+        checkpoint,
+        Path(path),
+        forecaster=cli.model.forecaster if use_config_forecaster else None,
+        map_location=device,
+    )
+    return module, int(checkpoint["epoch"]) + 1
