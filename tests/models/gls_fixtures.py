@@ -34,8 +34,16 @@ def double_training_batch(
     return dataclasses.replace(batch, **floats), dm
 
 
-def small_gls_model(kind: str, dm: ForecastDataModule, seed: int, spread: bool, **kwargs):
-    """A float64 GPVar / Transformer (hidden 8, rank 2, lags [1, 2], no dropout) in eval mode;
+def small_gls_model(
+    kind: str,
+    dm: ForecastDataModule,
+    seed: int,
+    spread: bool,
+    lags: list[int] | None = None,
+    **kwargs,
+):
+    """A float64 GPVar / Transformer (hidden 8, rank 2, ``lags`` default [1, 2], no dropout) in
+    eval mode;
     the GLS mixture weights are pushed away from uniform (bias 2, 1, -2) and, with ``spread``,
     their projection randomised, so that ``C`` is clearly not the identity."""
     torch.manual_seed(seed)
@@ -47,7 +55,7 @@ def small_gls_model(kind: str, dm: ForecastDataModule, seed: int, spread: bool, 
         num_time_features=dm.num_time_features,
         hidden_size=8,
         rank=2,
-        lags=[1, 2],
+        lags=lags or [1, 2],
         dropout=0.0,
         **kwargs,
     )

@@ -34,6 +34,7 @@ from probforecast.distributions import gls_conditional_next, gls_log_prob, log_d
 from probforecast.models.base import Forecaster
 from probforecast.models.gls.copula import EmpiricalCopula
 from probforecast.models.gls.heads import LowRankGaussianHead
+from probforecast.models.gls.lag_leak import LagLeak, check_lag_leak, leaked_lags, replay_lag_leak
 from probforecast.models.gls.lags import default_lags, lagged_values
 from probforecast.models.gls.path_noise import PathNoise
 from probforecast.models.gls.temporal_correlation import CorrelationKind, TemporalCorrelation
@@ -96,6 +97,11 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
             hands the model batches of ``B`` series (m4_hourly: 20). The marginal of each group
             is unchanged; cross-group covariance is zero, which changes CRPS-sum. Prediction
             only: training and ``loss`` do not read it.
+        future_lag_leak: ``none`` (default), ``at_lag`` or ``horizon``: replay an official GLS
+            predictor's true horizon values in lagged inputs, to reproduce a paper's number
+            (``probforecast.models.gls.lag_leak``: ``at_lag`` the paper's GPVar w/o, GPVar w/
+            and Transformer w/o predictors, ``horizon`` its Transformer w/ predictor). Not a
+            forecast: ``sample`` then reads ``future_target``.
     """
 
     per_window_noise = True
@@ -124,6 +130,7 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
         sigma_min: float = 1e-3,
         marginal: Marginal = "gaussian",
         sample_group_size: int | None = None,
+        future_lag_leak: LagLeak = "none",
     ) -> None:
         super().__init__(target_dim, context_length, prediction_length, freq, num_time_features)
         self.lags = sorted(set(lags or default_lags(freq)))
@@ -181,6 +188,8 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
         if sample_group_size is not None and sample_group_size < 1:
             raise ValueError(f"sample_group_size must be >= 1 or null; got {sample_group_size}")
         self.sample_group_size = sample_group_size
+        check_lag_leak(future_lag_leak)
+        self.future_lag_leak = future_lag_leak
         self.pending_fallbacks = 0  # since the last ``sampling_diagnostics()`` read
 
     # ------------------------------------------------------------------ backbone contract
@@ -275,6 +284,12 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
         groups of ``sample_group_size`` series are drawn independently, in order."""
         self.check_batch(batch)
         noise = SampleNoise.resolve(noise, batch.batch_size)
+        if self.future_lag_leak != "none" and not bool(batch.future_observed.any()):
+            raise ValueError(
+                f"future_lag_leak={self.future_lag_leak!r} replays an official predictor that "
+                "reads true horizon values, but this batch has no observed horizon (a forecast "
+                "of the unknown future): use future_lag_leak: none"
+            )
         n, group = batch.num_series, self.sample_group_size
         if group is None or group >= n:
             return self._sample_jointly(batch, num_samples, noise)
@@ -318,6 +333,7 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
         )
         ids = repeat(batch.series_ids, "b n -> (s b) n", s=s)
 
+        truth = self._leak_source(batch, copula)
         buffer = None
         if self.correlation is not None and d > 1:
             # one-step residuals of the last D-1 context steps seed every path's buffer
@@ -333,6 +349,8 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
         for step in range(q):
             t = p + step
             x = self._inputs(paths[:, : t + 1], observed[:, : t + 1], time_feat[:, : t + 1], ids, t)
+            if truth is not None:
+                x = replay_lag_leak(x, *truth, leaked_lags(self.future_lag_leak, self.lags, step))
             hidden, state = self.step(rearrange(x, "sb 1 n f -> (sb n) 1 f"), state)
             hidden = rearrange(hidden, "(sb n) h -> sb n h", n=n)
             mu, factor, diag = self.head(hidden)
@@ -343,6 +361,16 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
             paths[:, t] = mu + eta
         samples = rearrange(paths[:, p:], "(s b) q n -> b s q n", s=s)
         return samples if copula is None else copula.from_gaussian(samples)
+
+    def _leak_source(
+        self, batch: ForecastBatch, copula: EmpiricalCopula | None
+    ) -> tuple[Tensor, Tensor] | None:
+        """The horizon truth ``[B, Q, N]`` in the model's space and its mask, for
+        ``future_lag_leak``; ``None`` when it is ``none``."""
+        if self.future_lag_leak == "none":
+            return None
+        truth = batch.future_target
+        return (truth if copula is None else copula.to_gaussian(truth)), batch.future_observed
 
     def _copula(self, batch: ForecastBatch) -> EmpiricalCopula | None:
         """The window's empirical marginals (``marginal: copula``), fitted on its context."""
