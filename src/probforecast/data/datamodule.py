@@ -32,6 +32,7 @@ from probforecast.data.protocols import (
 from probforecast.data.scaling import ScalingKind
 from probforecast.data.splits import Split
 from probforecast.data.synthetic.mixing import SyntheticSourceOptions, SyntheticWindows
+from probforecast.data.time_features import check_time_feature_names
 from probforecast.data.windows import EvaluationWindows, TrainingWindows
 from probforecast.utils.resumable import EpochIndexSampler, fit_progress, make_resumable
 
@@ -78,6 +79,10 @@ class ForecastDataModule(pl.LightningDataModule):
             An option the chosen protocol does not read raises a ``DataError`` (no silent
             no-op).
         scaling: per-series scaler fitted on the training range (``standard``, ``mean``, ``none``).
+        time_features: names of GluonTS time features (``hour_of_day``, ``day_of_week``, ...;
+            ``probforecast.data.time_features.TIME_FEATURE_NAMES``) in input order, or ``None``
+            (default): GluonTS' set for the frequency (hourly: hour of day, day of week, day of
+            month, day of year).
         batch_size: training windows per batch. eval_batch_size: windows per evaluation batch.
         num_batches_per_epoch: training batches per epoch (windows drawn at random, with
             replacement). ``None``: as many as one pass over the training windows takes,
@@ -117,6 +122,7 @@ class ForecastDataModule(pl.LightningDataModule):
         num_val_windows: int | None = None,
         num_test_windows: int | None = None,
         scaling: ScalingKind = "standard",
+        time_features: list[str] | None = None,
         batch_size: int = 32,
         eval_batch_size: int = 16,
         num_batches_per_epoch: int | None = 50,
@@ -157,6 +163,8 @@ class ForecastDataModule(pl.LightningDataModule):
         self.max_val_windows, self.max_test_windows = max_val_windows, max_test_windows
         self.num_val_windows, self.num_test_windows = num_val_windows, num_test_windows
         self.scaling = scaling
+        check_time_feature_names(time_features)
+        self.time_features = None if time_features is None else list(time_features)
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.num_batches_per_epoch = num_batches_per_epoch
         self.num_series_per_batch = num_series_per_batch
@@ -224,6 +232,7 @@ class ForecastDataModule(pl.LightningDataModule):
             scaling=self.scaling,
             missing_values=self.missing_values,
             dataset_name=self.dataset_name,
+            time_feature_names=self.time_features,
         )
 
     @property

@@ -41,10 +41,12 @@ def prepare(
     scaling: ScalingKind,
     missing_values: list[float] | None,
     dataset_name: str,
+    time_feature_names: list[str] | None = None,
 ) -> PreparedData:
     """Group the series (NaN where missing; ``missing_values`` sentinels masked too), split with
     ``make_split(length, train_length, test_lengths)``, fit the scaler on the training range and
-    build the windows, which carry each series' std over the test range."""
+    build the windows, which carry each series' std over the test range and the time features
+    ``time_feature_names`` (``None``: GluonTS' set for ``freq``)."""
     grouped = loaded.arrays
     values, start = grouped.values, grouped.start
     train_length, test_lengths = grouped.train_length, grouped.test_lengths
@@ -62,7 +64,9 @@ def prepare(
             int((~observed).sum()),
         )
     loc, scale = fit_scaler(raw[: split.train_end], observed[: split.train_end], scaling)
-    feats = torch.from_numpy(time_features(pd.Period(start), values.shape[0], freq))
+    feats = torch.from_numpy(
+        time_features(pd.Period(start), values.shape[0], freq, time_feature_names)
+    )
     test_range = raw[split.test_starts[0] : split.test_starts[-1] + prediction_length]
     windows = SeriesWindows(
         raw,
