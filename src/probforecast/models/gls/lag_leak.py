@@ -31,6 +31,9 @@ from typing import Literal, get_args
 from einops import repeat
 from torch import Tensor
 
+from probforecast.data.batch import ForecastBatch
+from probforecast.models.gls.copula import EmpiricalCopula
+
 LagLeak = Literal["none", "at_lag", "horizon"]
 
 
@@ -38,6 +41,28 @@ def check_lag_leak(mode: str) -> None:
     """Raise ``ValueError`` naming the modes unless ``mode`` is one of them."""
     if mode not in get_args(LagLeak):
         raise ValueError(f"future_lag_leak must be one of {list(get_args(LagLeak))}; got {mode!r}")
+
+
+def check_leak_batch(mode: LagLeak, batch: ForecastBatch) -> None:
+    """A leaking ``mode`` needs an observed horizon: raise ``ValueError`` when ``batch`` has none
+    (a forecast of the unknown future)."""
+    if mode != "none" and not bool(batch.future_observed.any()):
+        raise ValueError(
+            f"future_lag_leak={mode!r} replays an official predictor that reads true horizon "
+            "values, but this batch has no observed horizon (a forecast of the unknown future): "
+            "use future_lag_leak: none"
+        )
+
+
+def leak_source(
+    mode: LagLeak, batch: ForecastBatch, copula: EmpiricalCopula | None
+) -> tuple[Tensor, Tensor] | None:
+    """The horizon truth ``[B, Q, N]`` in the model's space (through ``copula`` when the model
+    works on copula scores) and its mask; ``None`` for ``none``."""
+    if mode == "none":
+        return None
+    truth = batch.future_target
+    return (truth if copula is None else copula.to_gaussian(truth)), batch.future_observed
 
 
 def leaked_lags(mode: LagLeak, lags: list[int], step: int) -> list[tuple[int, int]]:

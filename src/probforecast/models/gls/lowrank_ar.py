@@ -34,7 +34,14 @@ from probforecast.distributions import gls_conditional_next, gls_log_prob, log_d
 from probforecast.models.base import Forecaster
 from probforecast.models.gls.copula import EmpiricalCopula
 from probforecast.models.gls.heads import LowRankGaussianHead
-from probforecast.models.gls.lag_leak import LagLeak, check_lag_leak, leaked_lags, replay_lag_leak
+from probforecast.models.gls.lag_leak import (
+    LagLeak,
+    check_lag_leak,
+    check_leak_batch,
+    leak_source,
+    leaked_lags,
+    replay_lag_leak,
+)
 from probforecast.models.gls.lags import default_lags, lagged_values
 from probforecast.models.gls.path_noise import PathNoise
 from probforecast.models.gls.temporal_correlation import CorrelationKind, TemporalCorrelation
@@ -284,12 +291,7 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
         groups of ``sample_group_size`` series are drawn independently, in order."""
         self.check_batch(batch)
         noise = SampleNoise.resolve(noise, batch.batch_size)
-        if self.future_lag_leak != "none" and not bool(batch.future_observed.any()):
-            raise ValueError(
-                f"future_lag_leak={self.future_lag_leak!r} replays an official predictor that "
-                "reads true horizon values, but this batch has no observed horizon (a forecast "
-                "of the unknown future): use future_lag_leak: none"
-            )
+        check_leak_batch(self.future_lag_leak, batch)
         n, group = batch.num_series, self.sample_group_size
         if group is None or group >= n:
             return self._sample_jointly(batch, num_samples, noise)
@@ -333,7 +335,7 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
         )
         ids = repeat(batch.series_ids, "b n -> (s b) n", s=s)
 
-        truth = self._leak_source(batch, copula)
+        truth = leak_source(self.future_lag_leak, batch, copula)
         buffer = None
         if self.correlation is not None and d > 1:
             # one-step residuals of the last D-1 context steps seed every path's buffer
@@ -361,16 +363,6 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
             paths[:, t] = mu + eta
         samples = rearrange(paths[:, p:], "(s b) q n -> b s q n", s=s)
         return samples if copula is None else copula.from_gaussian(samples)
-
-    def _leak_source(
-        self, batch: ForecastBatch, copula: EmpiricalCopula | None
-    ) -> tuple[Tensor, Tensor] | None:
-        """The horizon truth ``[B, Q, N]`` in the model's space and its mask, for
-        ``future_lag_leak``; ``None`` when it is ``none``."""
-        if self.future_lag_leak == "none":
-            return None
-        truth = batch.future_target
-        return (truth if copula is None else copula.to_gaussian(truth)), batch.future_observed
 
     def _copula(self, batch: ForecastBatch) -> EmpiricalCopula | None:
         """The window's empirical marginals (``marginal: copula``), fitted on its context."""
