@@ -11,7 +11,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from probforecast.models.gls.lag_leak import leaked_lags, replay_lag_leak
+from probforecast.models.gls.copula import EmpiricalCopula
+from probforecast.models.gls.lag_leak import leak_source, leaked_lags, replay_lag_leak
 from tests.models.gls_fixtures import double_training_batch, small_gls_model
 
 LAGS = [1, 3, 5]
@@ -116,3 +117,15 @@ def test_bad_mode_and_an_unobserved_horizon_raise(data):
     with pytest.raises(ValueError, match="this batch has no observed horizon"):
         draw(model, unknown)
     draw(build("gpvar", dm, likelihood="independent"), unknown)  # the clean sampler needs no truth
+
+
+def test_leak_source_is_the_horizon_in_the_models_space(data):
+    batch, _ = data
+    copula = EmpiricalCopula.fit(batch.past_target, batch.past_observed)
+    assert leak_source("none", batch, copula) is None
+    truth, seen = leak_source("at_lag", batch, None)
+    assert truth is batch.future_target and seen is batch.future_observed
+    scores, seen = leak_source("horizon", batch, copula)
+    torch.testing.assert_close(scores, copula.to_gaussian(batch.future_target))
+    assert not torch.allclose(scores, batch.future_target)
+    assert seen is batch.future_observed
