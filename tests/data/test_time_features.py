@@ -52,3 +52,21 @@ def test_datamodule_batches_carry_the_chosen_features():
     torch.testing.assert_close(b.past_time_feat, a.past_time_feat[..., columns], rtol=0, atol=0)
     torch.testing.assert_close(b.future_time_feat, a.future_time_feat[..., columns], rtol=0, atol=0)
     torch.testing.assert_close(b.past_target, a.past_target, rtol=0, atol=0)
+
+
+def test_start_is_read_at_the_data_frequency_and_empty_sets_are_float32():
+    """A coarser start is converted to the data frequency (pandas: at its last hour), not used
+    as a daily index."""
+    daily_start = pd.Period("1750-01-01", freq="D")
+    last_hour = pd.Period("1750-01-01 23:00", freq="h")
+    np.testing.assert_array_equal(
+        time_features(daily_start, 30, "h", ["hour_of_day"]),
+        time_features(last_hour, 30, "h", ["hour_of_day"]),
+    )
+    empty = time_features(START, 5, "h", [])
+    assert empty.dtype == np.float32 and empty.shape == (5, 0)
+
+
+def test_unsupported_frequency_names_it():
+    with pytest.raises(DataError, match="unsupported frequency 'xyz'"):
+        time_features(START, 5, "xyz")

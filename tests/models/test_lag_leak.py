@@ -52,6 +52,9 @@ def test_rules_name_the_leaked_columns_and_never_lag_one():
     assert horizon[2] == [] and horizon[3] == [(1, 0)] and horizon[4] == [(1, 1)]
     assert horizon[5] == [(1, 2), (2, 0)] and horizon[7] == [(1, 4), (2, 2)]
     assert all(leaked_lags("none", LAGS, h) == [] for h in range(Q))
+    # lag 2 is the smallest lag that leaks; lag 1 never does
+    assert leaked_lags("at_lag", [1, 2], 2) == [(1, 0)]
+    assert leaked_lags("horizon", [1, 2], 1) == [] and leaked_lags("horizon", [2], 3) == [(0, 1)]
 
 
 def test_replay_writes_observed_truth_into_every_path_and_keeps_the_rest():
