@@ -11,17 +11,33 @@ from probforecast.models.gls.cached_encoder import encode_with_caches, step_with
 from probforecast.models.gls.transformer import sliding_causal_mask
 
 
-def encoder(layers: int = 3, width: int = 8, norm_first: bool = False) -> nn.TransformerEncoder:
+def encoder(
+    layers: int = 3, width: int = 8, norm_first: bool = False, heads: int = 2, bias: bool = True
+) -> nn.TransformerEncoder:
     torch.manual_seed(0)
     layer = nn.TransformerEncoderLayer(
-        width, 2, dim_feedforward=16, dropout=0.1, batch_first=True, norm_first=norm_first
+        width,
+        heads,
+        dim_feedforward=16,
+        dropout=0.1,
+        batch_first=True,
+        norm_first=norm_first,
+        bias=bias,
     )
-    return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False).double().eval()
+    encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False).double().eval()
+    with torch.no_grad():  # distinct, non-zero projection biases (PyTorch initialises them to 0)
+        for p in encoder.parameters():
+            if p.dim() == 1:
+                p.normal_()
+    return encoder
 
 
-@pytest.mark.parametrize("window", [1, 3, 5, 0])
-def test_each_step_equals_the_teacher_forced_position(window):
-    layers = encoder()
+@pytest.mark.parametrize(
+    ("window", "heads", "bias"),
+    [(1, 2, True), (3, 2, True), (5, 4, True), (0, 1, True), (3, 2, False)],
+)
+def test_each_step_equals_the_teacher_forced_position(window, heads, bias):
+    layers = encoder(heads=heads, bias=bias)
     x = torch.randn(4, 12, 8, dtype=torch.float64)
     full_window = window if window > 0 else 12
     full = layers(x, mask=sliding_causal_mask(12, full_window))
@@ -35,6 +51,38 @@ def test_each_step_equals_the_teacher_forced_position(window):
         torch.testing.assert_close(step[:, 0], full[:, t], rtol=1e-12, atol=1e-12)
         kept = t + 1 if window <= 0 else min(t + 1, window - 1)
         assert all(c.shape[1] == kept for c in caches)
+
+
+def test_the_caches_hold_each_layers_projected_keys_then_values():
+    layers = encoder(layers=2)
+    x = torch.randn(3, 6, 8, dtype=torch.float64)
+    _, caches = encode_with_caches(layers, x, sliding_causal_mask(6, 4), 4)
+    attn = layers.layers[0].self_attn
+    w, b = attn.in_proj_weight, attn.in_proj_bias
+    keys = x[:, -3:] @ w[8:16].T + b[8:16]
+    values = x[:, -3:] @ w[16:].T + b[16:]
+    torch.testing.assert_close(caches[0], torch.cat([keys, values], dim=-1), rtol=0, atol=1e-12)
+    second_input = layers.layers[0](x, src_mask=sliding_causal_mask(6, 4))[:, -3:]
+    attn = layers.layers[1].self_attn
+    expected = second_input @ attn.in_proj_weight[8:].T + attn.in_proj_bias[8:]
+    torch.testing.assert_close(caches[1], expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda a: setattr(a, "batch_first", False), "batch-first"),
+        (lambda a: setattr(a, "bias_k", nn.Parameter(torch.zeros(1, 1, 8))), "bias_k"),
+        (lambda a: setattr(a, "add_zero_attn", True), "add_zero_attn"),
+    ],
+)
+def test_attention_variants_it_cannot_reproduce_are_refused(change, message):
+    layers = encoder(layers=1)
+    change(layers.layers[0].self_attn)
+    with pytest.raises(TypeError, match=message):
+        encode_with_caches(
+            layers, torch.randn(1, 3, 8, dtype=torch.float64), sliding_causal_mask(3, 2), 2
+        )
 
 
 def test_pre_norm_layers_are_refused():

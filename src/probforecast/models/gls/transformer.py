@@ -29,8 +29,8 @@ class TransformerForecaster(LowRankARForecaster[LayerCaches]):
     limits attention to the last ``P`` positions, so every one-step prediction, in training
     and in the rolling sampler, has its own P-step context as in the paper — computed for all
     positions of a window in one pass. The sampler decodes one position at a time with every
-    layer's keys and values cached (exactly the teacher-forced computation, ``O(L P H)`` per
-    step).
+    layer's keys and values cached (exactly the teacher-forced computation, ``O(L (P H + H^2))``
+    per step).
 
     Args:
         num_layers: Transformer layers (paper: 2).
@@ -68,8 +68,8 @@ class TransformerForecaster(LowRankARForecaster[LayerCaches]):
         self.num_layers = num_layers
 
     def encode(self, inputs: Tensor) -> tuple[Tensor, LayerCaches]:
-        """Teacher-forced pass under the sliding causal mask; the state is every layer's inputs
-        at the last ``W - 1`` positions, the keys and values the next position attends to."""
+        """Teacher-forced pass under the sliding causal mask; the state is every layer's keys and
+        values at the last ``W - 1`` positions, what the next position attends to."""
         length = inputs.shape[1]
         window = self.window if self.window > 0 else length
         mask = sliding_causal_mask(length, window, inputs.device)
@@ -77,7 +77,8 @@ class TransformerForecaster(LowRankARForecaster[LayerCaches]):
 
     def step(self, inputs: Tensor, state: LayerCaches) -> tuple[Tensor, LayerCaches]:
         """The training computation at the new position, one query per layer over the cached
-        keys and values (``probforecast.models.gls.cached_encoder``): exact, ``O(L W H)`` per step."""
+        keys and values (``probforecast.models.gls.cached_encoder``): exact, ``O(L (W H + H^2))``
+        per step."""
         out, caches = step_with_caches(self.layers, self.embed(inputs), state, self.window)
         return out[:, -1], caches
 
