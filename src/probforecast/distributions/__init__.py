@@ -3,6 +3,7 @@
 from probforecast.distributions._backend import gls_options
 from probforecast.distributions._cholesky import GLSCholeskyError
 from probforecast.distributions._gls_ops import gls_covariance_matrix
+from probforecast.distributions.ar_correlation import ARCorrelation, ar_correlation
 from probforecast.distributions.correlation import (
     ar_toeplitz_correlation,
     default_lengthscales,
@@ -17,9 +18,11 @@ from probforecast.distributions.gls_conditional import (
 )
 
 __all__ = [
+    "ARCorrelation",
     "GLSCholeskyError",
     "GLSConditional",
     "GLSMultivariateNormal",
+    "ar_correlation",
     "ar_toeplitz_correlation",
     "default_lengthscales",
     "gls_conditional_next",

@@ -14,15 +14,20 @@ Conventions shared by every helper (``...`` = broadcastable batch dims):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from probforecast.distributions.ar_correlation import ARCorrelation
 
 
 def check_gls_args(
     loc: Tensor,
     cov_factor: Tensor,
     cov_diag: Tensor,
-    corr: Tensor,
+    corr: Tensor | ARCorrelation,
     value: Tensor | None = None,
     mask: Tensor | None = None,
     *,
@@ -30,9 +35,15 @@ def check_gls_args(
 ) -> tuple[torch.Size, int, int, int]:
     """Validate shapes at the boundary; return ``(batch_shape, D, B, R)``.
 
-    Raises one ``ValueError`` that lists the expected and the received shapes.
+    Raises one ``ValueError`` that lists the expected and the received shapes. An
+    ``ARCorrelation`` stands for its ``[..., D, D]`` matrix.
     """
-    tensors = {"loc": loc, "cov_factor": cov_factor, "cov_diag": cov_diag, "corr": corr}
+    corr_matrix = (
+        corr
+        if isinstance(corr, Tensor)
+        else corr.phi.new_zeros(()).expand(*corr.batch_shape, corr.size, corr.size)
+    )
+    tensors = {"loc": loc, "cov_factor": cov_factor, "cov_diag": cov_diag, "corr": corr_matrix}
     if value is not None:
         tensors["value"] = value
     if mask is not None:
@@ -50,7 +61,7 @@ def check_gls_args(
     ok = (
         loc.shape[-2:] == event
         and cov_diag.shape[-2:] == event
-        and corr.shape[-2:] == (d, d)
+        and corr_matrix.shape[-2:] == (d, d)
         and (value is None or value.shape[-2:] == event)
         and (mask is None or (mask.shape[-2:] == event and mask.dtype == torch.bool))
         and r >= 1
@@ -62,7 +73,7 @@ def check_gls_args(
             loc.shape[:-2],
             cov_factor.shape[:-3],
             cov_diag.shape[:-2],
-            corr.shape[:-2],
+            corr_matrix.shape[:-2],
             *([] if value is None else [value.shape[:-2]]),
             *([] if mask is None else [mask.shape[:-2]]),
         )

@@ -155,6 +155,20 @@ def _yule_walker_rho(phi: Tensor, size: int) -> Tensor:
     return torch.stack(rho[:size], dim=-1)
 
 
+def check_ar_args(phi: Tensor, size: int, stationarity: str, max_root: float) -> None:
+    """The argument checks of the AR(p) correlations (one ``ValueError`` each)."""
+    if phi.dim() < 1 or phi.shape[-1] not in (1, 2, 3):
+        raise ValueError(
+            f"phi must have shape [..., p] with p in (1, 2, 3); got {tuple(phi.shape)}"
+        )
+    if size < 1:
+        raise ValueError(f"size (D) must be >= 1; got {size}")
+    if stationarity not in ("shrink", "raise"):
+        raise ValueError(f"stationarity must be 'shrink' or 'raise'; got {stationarity!r}")
+    if not 0 < max_root < 1:
+        raise ValueError(f"max_root must be in (0, 1); got {max_root}")
+
+
 def ar_toeplitz_correlation(
     phi: Tensor,
     size: int,
@@ -177,16 +191,7 @@ def ar_toeplitz_correlation(
     exceeds ``max_root`` are rescaled ``phi_i -> alpha^i phi_i`` so that it equals ``max_root``
     (a no-op for stationary enough inputs); ``"raise"`` raises ``ValueError`` instead.
     """
-    if phi.dim() < 1 or phi.shape[-1] not in (1, 2, 3):
-        raise ValueError(
-            f"phi must have shape [..., p] with p in (1, 2, 3); got {tuple(phi.shape)}"
-        )
-    if size < 1:
-        raise ValueError(f"size (D) must be >= 1; got {size}")
-    if stationarity not in ("shrink", "raise"):
-        raise ValueError(f"stationarity must be 'shrink' or 'raise'; got {stationarity!r}")
-    if not 0 < max_root < 1:
-        raise ValueError(f"max_root must be in (0, 1); got {max_root}")
+    check_ar_args(phi, size, stationarity, max_root)
     phi = _stationary_phi(phi, max_root, stationarity)
     corr = _toeplitz(_flush_tiny(_yule_walker_rho(phi, size)))
     return corr + jitter * torch.eye(size, dtype=phi.dtype, device=phi.device)

@@ -27,6 +27,7 @@ from torch.distributions import Distribution, constraints
 from torch.distributions.utils import lazy_property
 
 from probforecast.distributions._backend import choose_method, get_gls_options
+from probforecast.distributions._block_banded import block_banded_cholesky
 from probforecast.distributions._capacitance import capacitance_logdet_quad
 from probforecast.distributions._cholesky import safe_cholesky
 from probforecast.distributions._covariance_path import covariance_terms
@@ -40,6 +41,7 @@ from probforecast.distributions._gls_ops import (
     latent_projection,
     masked_precision,
 )
+from probforecast.distributions.ar_correlation import ARCorrelation
 
 __all__ = ["GLSMultivariateNormal", "gls_log_prob"]
 
@@ -52,12 +54,32 @@ def _corr_tril_and_inverse(corr: Tensor) -> tuple[Tensor, Tensor]:
     return corr_tril, torch.cholesky_inverse(corr_tril)
 
 
+def _banded_capacitance_terms(
+    cov_factor: Tensor, prec: Tensor, eta: Tensor, corr: ARCorrelation
+) -> tuple[Tensor, Tensor]:
+    """``(log|Cap|, ||L_cap^{-1} u||^2)`` with ``Cap = C^{-1} ⊗ I_R + blkdiag(M_k)`` block-banded
+    (``C^{-1}`` of the AR(p) in closed form, bandwidth ``p``), ``u = A^T E^{-1} eta``."""
+    rank = cov_factor.shape[-1]
+    band = corr.precision_band()  # [..., p + 1, D]
+    eye = torch.eye(rank, dtype=band.dtype, device=band.device)
+    diag = latent_blocks(cov_factor, prec) + band[..., 0, :, None, None] * eye
+    off = band[..., 1:, :].mT[..., None, None] * eye  # [..., D, p, R, R]
+    batch = torch.broadcast_shapes(diag.shape[:-3], off.shape[:-4])
+    factor = block_banded_cholesky(
+        diag.expand(*batch, *diag.shape[-3:]),
+        off.expand(*batch, *off.shape[-4:]),
+        name="GLS capacitance",
+    )
+    u = latent_projection(cov_factor, prec, eta).unflatten(-1, (-1, rank))
+    return factor.logdet(), factor.solve_lower(u).square().sum((-2, -1))
+
+
 def gls_log_prob(
     value: Tensor,
     loc: Tensor,
     cov_factor: Tensor,
     cov_diag: Tensor,
-    corr: Tensor,
+    corr: Tensor | ARCorrelation,
     mask: Tensor | None = None,
 ) -> Tensor:
     """Log density of the GLS window Gaussian, ``[...]``.
@@ -77,6 +99,13 @@ def gls_log_prob(
     ``"covariance"`` (cost ``~ (DB)^3 + (DB)^2 R``, used when ``B < R``): Cholesky of the dense
     ``DB x DB`` ``Sigma`` itself (:mod:`~probforecast.distributions._covariance_path`).
 
+    ``"banded"`` (cost ``~ D p^2 R^3``, used when ``corr`` is an
+    :class:`~probforecast.distributions.ar_correlation.ARCorrelation`): the capacitance above is
+    block-banded, since the AR(p) ``C^{-1}`` is banded and known in closed form; its block-banded
+    Cholesky factor (:mod:`~probforecast.distributions._block_banded`) gives ``log|Cap|`` and the
+    quadratic form, and ``log|C|`` is closed-form too. The other methods take such a ``corr`` as
+    its dense matrix (``ARCorrelation.dense()``, no jitter), so all three agree.
+
     The pair ``(log|K|, u^T K^{-1} u)`` of the factorised matrix has a closed-form backward
     (:class:`~probforecast.distributions._capacitance.SPDLogdetQuad`) instead of autograd
     through the Cholesky factorisation. Every Cholesky factorisation escalates a relative jitter
@@ -88,7 +117,8 @@ def gls_log_prob(
         loc: ``[..., D, B]`` means ``mu``.
         cov_factor: ``[..., D, B, R]`` factors ``L_k``.
         cov_diag: ``[..., D, B]`` variances ``d`` (> 0 where observed).
-        corr: ``[..., D, D]`` SPD correlation matrix ``C`` (e.g. ``[D, D]`` shared by the batch).
+        corr: ``[..., D, D]`` SPD correlation matrix ``C`` (e.g. ``[D, D]`` shared by the batch),
+            or an ``ARCorrelation`` (batch ``[...]``, ``D`` positions).
         mask: optional bool ``[..., D, B]``, ``True`` = observed. Missing entries are marginalised
             out exactly (their precision ``1/d``, residual, ``log d`` and ``log 2 pi`` terms are
             zeroed; see :func:`~probforecast.distributions._gls_ops.masked_precision`); their
@@ -97,12 +127,21 @@ def gls_log_prob(
     Returns:
         ``[...]``: the broadcast batch shape of all inputs.
     """
+    banded = isinstance(corr, ARCorrelation)
     _, d, b, rank = check_gls_args(loc, cov_factor, cov_diag, corr, value, mask)
     options = get_gls_options()
     eta = value - loc
     if mask is not None:
         eta = torch.where(mask, eta, torch.zeros_like(eta))
-    if choose_method(d, b, rank, options.method) == "covariance":
+    method = choose_method(d, b, rank, options.method, banded_precision=banded)
+    if isinstance(corr, ARCorrelation) and method != "banded":
+        corr = corr.dense()
+    if isinstance(corr, ARCorrelation):
+        prec, log_d = masked_precision(cov_diag, mask)
+        logdet_cap, quad = _banded_capacitance_terms(cov_factor, prec, eta, corr)
+        logdet = logdet_cap + rank * corr.logdet() + log_d.sum((-2, -1))
+        maha = (prec * eta.square()).sum((-2, -1)) - quad
+    elif method == "covariance":
         logdet, maha = covariance_terms(
             eta, cov_factor, cov_diag, corr, mask, analytic=options.analytic_backward
         )

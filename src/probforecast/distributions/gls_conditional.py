@@ -17,6 +17,14 @@ Latent-space form (no ``(D-1)B``-sized matrix): write ``C_o = C[:D-1, :D-1]``,
 
 returned as rank-``R`` factor ``L_{t+1} chol(V)`` and diagonal ``d_{t+1}``.
 Cost ``O((DR)^3 + B R^2)`` per batch element.
+
+AR(p) correlation (``corr`` an :class:`~probforecast.distributions.ar_correlation.ARCorrelation`,
+``D - 1 >= p``): ``C_o^{-1}`` is banded and known in closed form, so ``Cap_o`` is block-banded
+(block-banded Cholesky, ``O(D p^2 R^3)``); ``g`` is ``phi`` on the last ``p`` positions
+(``g[D-1-i] = phi_i``, the AR predictor) and ``s`` the innovation variance, so ``G m`` and
+``G Cap_o^{-1} G^T`` read only the last ``p`` blocks: with ``T`` the trailing ``p x p`` block
+corner of ``chol(Cap_o)``, that corner of ``Cap_o^{-1}`` is ``T^{-T} T^{-1}``. With
+``D - 1 < p`` the dense formulas run on ``corr.dense()``.
 """
 
 from __future__ import annotations
@@ -26,13 +34,16 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from probforecast.distributions._block_banded import block_banded_cholesky
 from probforecast.distributions._cholesky import safe_cholesky, warn_rate_limited
 from probforecast.distributions._gls_ops import (
+    latent_blocks,
     latent_capacitance,
     latent_projection,
     masked_precision,
     solve_lower,
 )
+from probforecast.distributions.ar_correlation import ARCorrelation
 
 __all__ = ["GLSConditional", "gls_conditional_next", "sample_conditional"]
 
@@ -82,6 +93,8 @@ def _check_conditional_args(
     eta_obs, factor_obs, diag_obs, factor_next, diag_next, corr, mask_obs
 ) -> torch.Size:
     """Validate shapes at the boundary; return the broadcast batch shape."""
+    if isinstance(corr, ARCorrelation):  # checked as the [..., D, D] matrix it stands for
+        corr = corr.phi.new_zeros(()).expand(*corr.batch_shape, corr.size, corr.size)
     got = (
         f"eta_obs {tuple(eta_obs.shape)}, factor_obs {tuple(factor_obs.shape)}, diag_obs "
         f"{tuple(diag_obs.shape)}, factor_next {tuple(factor_next.shape)}, diag_next "
@@ -119,13 +132,65 @@ def _check_conditional_args(
         raise ValueError(expected) from err
 
 
+def _latent_dense(
+    factor_obs: Tensor, prec: Tensor, eta: Tensor, corr: Tensor
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``(G m [..., R], V [..., R, R], failed, jittered)`` from the dense ``C`` (module docstring)."""
+    d, rank = corr.shape[-1], factor_obs.shape[-1]
+    corr_o, c_vec, c_nn = corr[..., :-1, :-1], corr[..., -1, :-1], corr[..., -1, -1]
+    chol_o = safe_cholesky(corr_o, name="conditional C_o", on_failure="identity")
+    corr_o_inv = torch.cholesky_inverse(chol_o.tril)
+    g = torch.cholesky_solve(c_vec.unsqueeze(-1), chol_o.tril).squeeze(-1)  # [..., D-1]
+    schur = (c_nn - (c_vec * g).sum(-1)).clamp_min(0.0)  # s = C_nn - c^T C_o^{-1} c
+    chol_cap = safe_cholesky(
+        latent_capacitance(factor_obs, prec, corr_o_inv),
+        name="conditional capacitance",
+        on_failure="identity",
+    )
+    u = latent_projection(factor_obs, prec, eta)  # [..., (D-1) R]
+    m = solve_lower(chol_cap.tril, solve_lower(chol_cap.tril, u), adjoint=True)  # Cap_o^{-1} u
+    gm = (g.unsqueeze(-1) * m.unflatten(-1, (d - 1, rank))).sum(-2)  # G m, [..., R]
+    eye_r = torch.eye(rank, dtype=factor_obs.dtype, device=factor_obs.device)
+    g_kron = (g[..., :, None, None] * eye_r).flatten(-3, -2)  # G^T = g ⊗ I_R, [..., (D-1) R, R]
+    w = torch.linalg.solve_triangular(chol_cap.tril, g_kron, upper=False)  # L_cap^{-1} G^T
+    v = schur[..., None, None] * eye_r + w.mT @ w  # V = s I + G Cap^{-1} G^T, [..., R, R]
+    return gm, v, chol_o.failed | chol_cap.failed, chol_o.jittered | chol_cap.jittered
+
+
+def _latent_banded(
+    factor_obs: Tensor, prec: Tensor, eta: Tensor, corr: ARCorrelation
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``(G m, V, failed, jittered)`` for an AR(p) ``C`` with ``D - 1 >= p`` (module docstring)."""
+    d, rank, order = corr.size, factor_obs.shape[-1], corr.order
+    band = corr.leading(d - 1).precision_band()  # C_o^{-1}, [..., p + 1, D - 1]
+    eye_r = torch.eye(rank, dtype=factor_obs.dtype, device=factor_obs.device)
+    diag = latent_blocks(factor_obs, prec) + band[..., 0, :, None, None] * eye_r
+    off = band[..., 1:, :].mT[..., None, None] * eye_r  # [..., D - 1, p, R, R]
+    batch = torch.broadcast_shapes(diag.shape[:-3], off.shape[:-4])
+    factor = block_banded_cholesky(
+        diag.expand(*batch, *diag.shape[-3:]),
+        off.expand(*batch, *off.shape[-4:]),
+        name="conditional capacitance",
+        on_failure="identity",
+    )
+    u = latent_projection(factor_obs, prec, eta).unflatten(-1, (d - 1, rank))
+    m = factor.solve_upper(factor.solve_lower(u))  # Cap_o^{-1} u, [..., D - 1, R]
+    g_tail = corr.phi.flip(-1)  # g at positions D-1-p .. D-2: phi_p .. phi_1
+    gm = (g_tail.unsqueeze(-1) * m[..., -order:, :]).sum(-2)  # G m, [..., R]
+    g_kron = (g_tail[..., :, None, None] * eye_r).flatten(-3, -2)  # [..., p R, R]
+    w = factor.tail_inverse_factor(order) @ g_kron  # T^{-1} G_tail^T
+    s = corr.innovation_variance()
+    v = s[..., None, None] * eye_r + w.mT @ w
+    return gm, v, factor.failed, factor.jittered
+
+
 def gls_conditional_next(
     eta_obs: Tensor,
     factor_obs: Tensor,
     diag_obs: Tensor,
     factor_next: Tensor,
     diag_next: Tensor,
-    corr: Tensor,
+    corr: Tensor | ARCorrelation,
     *,
     mask_obs: Tensor | None = None,
 ) -> GLSConditional:
@@ -143,47 +208,33 @@ def gls_conditional_next(
         eta_obs: ``[..., D-1, B]`` past residuals, oldest first.
         factor_obs: ``[..., D-1, B, R]``; diag_obs: ``[..., D-1, B]`` their ``L`` and ``d``.
         factor_next: ``[..., B, R]``; diag_next: ``[..., B]`` the next step's ``L`` and ``d``.
-        corr: ``[..., D, D]`` ``C_{t+1}``; the new point is position ``D - 1``.
+        corr: ``[..., D, D]`` ``C_{t+1}``; the new point is position ``D - 1``. Or an
+            ``ARCorrelation`` (batch ``[...]``, ``D`` positions): the block-banded computation.
         mask_obs: optional bool ``[..., D-1, B]``, ``True`` = observed.
     """
     batch = _check_conditional_args(
         eta_obs, factor_obs, diag_obs, factor_next, diag_next, corr, mask_obs
     )
-    d = corr.shape[-1]
+    d = corr.size if isinstance(corr, ARCorrelation) else corr.shape[-1]
     rank = factor_next.shape[-1]
     if d == 1:
         loc = diag_next.new_zeros(batch + diag_next.shape[-1:])
         return GLSConditional(loc, factor_next, diag_next, 0, 0)
-
-    dtype, device = factor_next.dtype, factor_next.device
-    corr_o, c_vec, c_nn = corr[..., :-1, :-1], corr[..., -1, :-1], corr[..., -1, -1]
-    chol_o = safe_cholesky(corr_o, name="conditional C_o", on_failure="identity")
-    corr_o_inv = torch.cholesky_inverse(chol_o.tril)
-    g = torch.cholesky_solve(c_vec.unsqueeze(-1), chol_o.tril).squeeze(-1)  # [..., D-1]
-    schur = (c_nn - (c_vec * g).sum(-1)).clamp_min(0.0)  # s = C_nn - c^T C_o^{-1} c
-
+    if isinstance(corr, ARCorrelation) and d - 1 < corr.order:
+        corr = corr.dense()
     prec, _ = masked_precision(diag_obs, mask_obs)
     eta = eta_obs if mask_obs is None else torch.where(mask_obs, eta_obs, torch.zeros_like(eta_obs))
-    chol_cap = safe_cholesky(
-        latent_capacitance(factor_obs, prec, corr_o_inv),
-        name="conditional capacitance",
-        on_failure="identity",
-    )
-    u = latent_projection(factor_obs, prec, eta)  # [..., (D-1) R]
-    m = solve_lower(chol_cap.tril, solve_lower(chol_cap.tril, u), adjoint=True)  # Cap_o^{-1} u
-    gm = (g.unsqueeze(-1) * m.unflatten(-1, (d - 1, rank))).sum(-2)  # G m, [..., R]
-
-    eye_r = torch.eye(rank, dtype=dtype, device=device)
-    g_kron = (g[..., :, None, None] * eye_r).flatten(-3, -2)  # G^T = g ⊗ I_R, [..., (D-1) R, R]
-    w = torch.linalg.solve_triangular(chol_cap.tril, g_kron, upper=False)  # L_cap^{-1} G^T
-    v = schur[..., None, None] * eye_r + w.mT @ w  # V = s I + G Cap^{-1} G^T, [..., R, R]
+    if isinstance(corr, ARCorrelation):
+        gm, v, failed, jittered = _latent_banded(factor_obs, prec, eta, corr)
+    else:
+        gm, v, failed, jittered = _latent_dense(factor_obs, prec, eta, corr)
     chol_v = safe_cholesky(v, name="conditional latent covariance V", on_failure="identity")
+    failed, jittered = failed | chol_v.failed, jittered | chol_v.jittered
 
     b = factor_next.shape[-2]
     loc = (factor_next @ gm.unsqueeze(-1)).squeeze(-1).expand(batch + (b,))  # [..., B]
     cov_factor = (factor_next @ chol_v.tril).expand(batch + (b, rank))  # [..., B, R]
-    failed = (chol_o.failed | chol_cap.failed | chol_v.failed).expand(batch)
-    jittered = (chol_o.jittered | chol_cap.jittered | chol_v.jittered).expand(batch)
+    failed, jittered = failed.expand(batch), jittered.expand(batch)
     num_unconditional = int(failed.sum())
     num_fallbacks = int((failed | jittered).sum())
     if num_unconditional:
