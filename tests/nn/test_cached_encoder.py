@@ -3,11 +3,18 @@ position, in float64."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from torch import nn
 
-from probforecast.models.gls.cached_encoder import encode_with_caches, step_with_caches
+from probforecast.models.gls.cached_encoder import (
+    attend,
+    encode_with_caches,
+    key_values,
+    step_with_caches,
+)
 from probforecast.models.gls.transformer import sliding_causal_mask
 
 
@@ -68,26 +75,71 @@ def test_the_caches_hold_each_layers_projected_keys_then_values():
     torch.testing.assert_close(caches[1], expected, rtol=0, atol=1e-12)
 
 
+PACKED = (
+    "cached decoding supports batch-first self-attention with packed projections "
+    "and no bias_k/bias_v"
+)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda a: setattr(a, "batch_first", False), "batch-first"),
-        (lambda a: setattr(a, "bias_k", nn.Parameter(torch.zeros(1, 1, 8))), "bias_k"),
-        (lambda a: setattr(a, "add_zero_attn", True), "add_zero_attn"),
+        (lambda a: setattr(a, "batch_first", False), PACKED),
+        (lambda a: setattr(a, "bias_k", nn.Parameter(torch.zeros(1, 1, 8))), PACKED),
+        (lambda a: setattr(a, "_qkv_same_embed_dim", False), PACKED),
+        (
+            lambda a: setattr(a, "add_zero_attn", True),
+            "cached decoding does not support add_zero_attn=True",
+        ),
     ],
 )
 def test_attention_variants_it_cannot_reproduce_are_refused(change, message):
     layers = encoder(layers=1)
     change(layers.layers[0].self_attn)
-    with pytest.raises(TypeError, match=message):
+    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
         encode_with_caches(
             layers, torch.randn(1, 3, 8, dtype=torch.float64), sliding_causal_mask(3, 2), 2
         )
 
 
-def test_pre_norm_layers_are_refused():
-    layers = encoder(norm_first=True)
-    with pytest.raises(TypeError, match="post-norm"):
+def test_pre_norm_layers_and_final_norms_are_refused():
+    message = (
+        "cached decoding supports post-norm nn.TransformerEncoderLayer (norm_first=False); "
+        "got TransformerEncoderLayer"
+    )
+    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
+        encode_with_caches(
+            encoder(norm_first=True),
+            torch.randn(1, 3, 8, dtype=torch.float64),
+            sliding_causal_mask(3, 2),
+            2,
+        )
+    layers = encoder()
+    layers.norm = nn.LayerNorm(8)
+    with pytest.raises(TypeError, match="^cached decoding supports encoders without a final norm$"):
         encode_with_caches(
             layers, torch.randn(1, 3, 8, dtype=torch.float64), sliding_causal_mask(3, 2), 2
         )
+
+
+def test_a_cache_list_of_the_wrong_length_is_refused():
+    layers = encoder(layers=3)
+    x = torch.randn(2, 4, 8, dtype=torch.float64)
+    _, caches = encode_with_caches(layers, x, sliding_causal_mask(4, 3), 3)
+    with pytest.raises(ValueError, match="zip"):
+        step_with_caches(layers, x[:, :1], caches[:2], 3)
+
+
+def test_attention_dropout_applies_in_training_mode():
+    """With attention dropout 1 every attention weight is dropped: the attended value is the
+    output projection's bias alone (as nn.MultiheadAttention computes it in training)."""
+    layers = encoder(layers=1)
+    attn = layers.layers[0].self_attn
+    attn.dropout = 1.0
+    attn.train()
+    x = torch.randn(2, 1, 8, dtype=torch.float64)
+    keys_values = key_values(attn, torch.randn(2, 4, 8, dtype=torch.float64))
+    expected = attn.out_proj.bias.expand(2, 1, 8)
+    torch.testing.assert_close(attend(attn, x, keys_values), expected, rtol=0, atol=1e-12)
+    attn.eval()
+    assert not torch.allclose(attend(attn, x, keys_values), expected)
