@@ -33,7 +33,6 @@ import copy
 import os
 import platform
 import sys
-import time
 import warnings
 from contextlib import nullcontext
 from pathlib import Path
@@ -43,6 +42,7 @@ import torch
 from probforecast.cli import ProbForecastCLI
 from probforecast.distributions import gls_options
 from probforecast.utils.markdown_block import replace_marked_block
+from probforecast.utils.timing import time_interleaved
 
 warnings.filterwarnings("ignore")
 torch.set_flush_denormal(True)  # as the CLI does
@@ -89,20 +89,6 @@ def epoch_runner(module, batches, options: dict | None = None):
                 optimizer.step()
 
     return run
-
-
-def time_interleaved(runners: dict, repeats: int) -> dict[str, float]:
-    """Best-of-``repeats`` epoch time of each runner, alternating them (A B C A B C ...) so that a
-    change of load on a shared machine hits all alike."""
-    for run in runners.values():
-        run()  # warm-up
-    best = dict.fromkeys(runners, float("inf"))
-    for _ in range(repeats):
-        for name, run in runners.items():
-            start = time.perf_counter()
-            run()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
 
 
 def load_average() -> str:

@@ -61,7 +61,7 @@ def diagnose(module: ForecastModule, batch) -> None:
     d = f.horizon_d if f.correlation is not None else 1
     if f.correlation is not None:
         windows = lambda x: x.unflatten(1, (q // d, d))  # noqa: E731
-        corr = f.correlation(hidden[:, d - 1 :: d])
+        corr = f.correlation.matrix(hidden[:, d - 1 :: d])
         for name, c in (("learned C", corr), ("C = I", torch.eye(d).expand_as(corr))):
             lp = gls_log_prob(windows(seq[:, -q:]), windows(mu), windows(factor), windows(diag), c)
             print(f"joint NLL per value with {name}: {float(-lp.sum() / res.numel()):.4f}")

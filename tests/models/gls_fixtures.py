@@ -59,7 +59,7 @@ def small_gls_model(
         dropout=0.0,
         **kwargs,
     )
-    if model.correlation is not None:
+    if model.correlation is not None and model.correlation.kind == "kernel":
         with torch.no_grad():
             if spread:
                 model.correlation.weight_head.proj.weight.normal_(0.0, 0.3)

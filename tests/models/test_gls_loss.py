@@ -77,6 +77,19 @@ def dense_window_nll(value, mu, factor, diag, corr, observed):
     return -normal.log_prob(value.reshape(-1)[keep])
 
 
+def dense_horizon_nll(batch, mu, factor, diag, corr):
+    """Sum of :func:`dense_window_nll` over the batch's windows and their ``Q / D`` blocks."""
+    total = torch.zeros((), dtype=torch.float64)
+    for b in range(batch.batch_size):
+        for w in range(Q // D):
+            t = slice(w * D, (w + 1) * D)
+            total = total + dense_window_nll(
+                batch.future_target[b, t], mu[b, t], factor[b, t], diag[b, t],
+                corr[b, w], batch.future_observed[b, t],
+            )  # fmt: skip
+    return total
+
+
 @pytest.mark.parametrize("kind", sorted(BACKBONES))
 def test_windowed_loss_equals_the_dense_float64_nll(kind, batch):
     model = build(kind, reg_w=0.0)
@@ -87,14 +100,7 @@ def test_windowed_loss_equals_the_dense_float64_nll(kind, batch):
     corr = seen["corr"]  # [B, Q/D, D, D]
     off_diag = corr - torch.diag_embed(corr.diagonal(dim1=-2, dim2=-1))
     assert off_diag.abs().max() > 0.3, "the test needs a clearly non-identity C"
-    total = torch.zeros((), dtype=torch.float64)
-    for b in range(batch.batch_size):
-        for w in range(Q // D):
-            t = slice(w * D, (w + 1) * D)
-            total = total + dense_window_nll(
-                batch.future_target[b, t], mu[b, t], factor[b, t], diag[b, t],
-                corr[b, w], batch.future_observed[b, t],
-            )  # fmt: skip
+    total = dense_horizon_nll(batch, mu, factor, diag, corr)
     expected = total / batch.future_observed.sum()
     torch.testing.assert_close(loss, expected, rtol=1e-10, atol=1e-10)
 
@@ -119,3 +125,35 @@ def test_reg_w_defaults_to_the_official_value_and_is_refused_without_gls():
     with pytest.raises(ValueError, match="reg_w must be >= 0"):
         GPVar(4, 12, Q, "h", 4, lags=[1, 2], reg_w=-1.0)
     assert GPVar(4, 12, Q, "h", 4, lags=[1, 2], likelihood="independent").reg_w == 0.0
+
+
+def build_ar(kind: str, order: int, **kwargs):
+    """An AR(p)-correlation model whose coefficients are clearly non-zero (phi_1 ~ 0.8)."""
+    model = BACKBONES[kind](
+        4, 12, Q, "h", 4, hidden_size=8, rank=2, lags=[1, 2], dropout=0.0,
+        cross_correlation_horizon=D, correlation="ar", ar_order=order, **kwargs,
+    )  # fmt: skip
+    torch.manual_seed(3)
+    with torch.no_grad():
+        model.correlation.ar_head.proj.weight.normal_(0.0, 0.2)
+        model.correlation.ar_head.proj.bias.copy_(torch.tensor([1.1, -0.3, 0.1][:order]))
+    return model.double().eval()
+
+
+@pytest.mark.parametrize("order", [1, 2])
+@pytest.mark.parametrize("kind", sorted(BACKBONES))
+def test_ar_correlation_loss_is_the_dense_nll_with_the_exact_ar_matrix(kind, order, batch):
+    """``correlation: ar`` takes the block-banded path: its loss is the dense float64 NLL with
+    ``C = C_AR`` (no jitter), and its ``reg_w`` term is ``-reg_w sum log|C_AR|``."""
+    model = build_ar(kind, order, reg_w=0.0)
+    loss, seen = captured_heads(model, batch)
+    mu, factor, diag = seen["heads"]
+    corr = seen["corr"].dense()  # [B, Q/D, D, D], exact C_AR
+    assert corr[..., 1, 0].abs().min() > 0.3, "the test needs a clearly non-identity C"
+    total = dense_horizon_nll(batch, mu, factor, diag, corr)
+    torch.testing.assert_close(loss, total / batch.future_observed.sum(), rtol=1e-10, atol=1e-10)
+    regularised = build_ar(kind, order, reg_w=2.5)
+    regularised.load_state_dict(model.state_dict())
+    log_det = torch.linalg.slogdet(corr).logabsdet
+    expected = -2.5 * log_det.sum() / batch.future_observed.sum()
+    torch.testing.assert_close(regularised.loss(batch) - loss, expected, rtol=1e-9, atol=1e-12)

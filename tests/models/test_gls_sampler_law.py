@@ -163,3 +163,24 @@ def test_independent_paths_add_the_drawn_error_to_the_mean(context, request, mon
         for s in range(S):
             r = s * batch.batch_size + b
             torch.testing.assert_close(samples[b, s, 0], mu[b, p] + draw[r], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("order", [1, 2])
+@pytest.mark.parametrize("kind", sorted(BACKBONES))
+def test_ar_correlation_samples_equal_the_dense_conditional(kind, order, data, monkeypatch):
+    """``correlation: ar`` conditions through the block-banded path; with the same noise its
+    paths equal those of the dense conditional on the same exact ``C_AR``, at every step."""
+    batch, dm = data
+    model = small_gls_model(
+        kind, dm, seed=5, spread=False, likelihood="gls", correlation="ar", ar_order=order,
+        cross_correlation_horizon=3,
+    )  # fmt: skip
+    with torch.no_grad():
+        model.correlation.ar_head.proj.bias.copy_(torch.tensor([1.1, -0.3][:order]))
+    seeds = list(range(11, 11 + batch.batch_size))
+    banded = model.sample(batch, S, noise=SampleNoise.per_window(seeds))
+    structured = model.correlation.forward
+    monkeypatch.setattr(model.correlation, "forward", lambda hidden: structured(hidden).dense())
+    dense = model.sample(batch, S, noise=SampleNoise.per_window(seeds))
+    assert banded.shape == (batch.batch_size, S, Q, N)
+    torch.testing.assert_close(banded, dense, rtol=1e-9, atol=1e-9)

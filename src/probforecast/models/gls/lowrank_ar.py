@@ -30,7 +30,12 @@ from einops import rearrange, repeat
 from torch import Tensor, nn
 
 from probforecast.data.batch import ForecastBatch
-from probforecast.distributions import gls_conditional_next, gls_log_prob, log_det_corr
+from probforecast.distributions import (
+    ARCorrelation,
+    gls_conditional_next,
+    gls_log_prob,
+    log_det_corr,
+)
 from probforecast.models.base import Forecaster
 from probforecast.models.gls.copula import EmpiricalCopula
 from probforecast.models.gls.heads import LowRankGaussianHead
@@ -279,7 +284,8 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
         )
         total = -log_prob.sum()
         if self.correlation is not None and self.reg_w > 0:
-            total = total - self.reg_w * log_det_corr(corr).sum()
+            logdet = corr.logdet() if isinstance(corr, ARCorrelation) else log_det_corr(corr)
+            total = total - self.reg_w * logdet.sum()
         return total / mask.sum().clamp_min(1)
 
     # ------------------------------------------------------------------ prediction

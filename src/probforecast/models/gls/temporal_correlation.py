@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from probforecast.distributions import (
-    ar_toeplitz_correlation,
+    ARCorrelation,
+    ar_correlation,
     default_lengthscales,
     kernel_mixture_correlation,
 )
@@ -85,10 +86,20 @@ class TemporalCorrelation(nn.Module):
         """``[..., N, H] -> [..., M]`` series-averaged mixture weights (kernel kind)."""
         return self.weight_head(hidden).mean(dim=-2)
 
-    def forward(self, hidden: Tensor) -> Tensor:
+    def forward(self, hidden: Tensor) -> Tensor | ARCorrelation:
+        """What the likelihood and the sampler take: the dense ``C [..., D, D]`` for ``kernel``,
+        an :class:`~probforecast.distributions.ARCorrelation` (batch ``[...]``) for ``ar``, whose
+        closed-form banded precision makes them block-banded (``O(D p^2 R^3)``)."""
         if self.kind == "kernel":
             return kernel_mixture_correlation(
                 self.mixture_weights(hidden), self.lengthscales, self.size
             )
-        phi = self.ar_head(hidden).mean(dim=-2)
-        return ar_toeplitz_correlation(phi, self.size)
+        return ar_correlation(self.ar_head(hidden).mean(dim=-2), self.size)
+
+    def matrix(self, hidden: Tensor) -> Tensor:
+        """``C [..., D, D]`` as a dense matrix (``ar``: with the ``1e-6`` diagonal jitter of
+        :func:`~probforecast.distributions.ar_toeplitz_correlation`), for views and diagnostics."""
+        correlation = self(hidden)
+        if isinstance(correlation, ARCorrelation):
+            return correlation.dense(jitter=1e-6)
+        return correlation

@@ -31,7 +31,7 @@ def correlation_views(model: LowRankARForecaster, batch: ForecastBatch) -> dict[
         model._inputs(seq, observed, time_feat, batch.series_ids[:1], model.max_lag)
     )
     hidden = hidden[0, -model.prediction_length :]  # [Q, N, H]
-    corr = model.correlation(hidden)  # [Q, D, D]
+    corr = model.correlation.matrix(hidden)  # [Q, D, D]
     weights = (
         model.correlation.mixture_weights(hidden) if model.correlation.kind == "kernel" else None
     )
