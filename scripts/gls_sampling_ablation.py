@@ -12,7 +12,7 @@ sampling seeds for every value, and prints CRPS / CRPS-sum / energy score per se
     python scripts/gls_sampling_ablation.py --dataset m4_hourly --model gpvar \\
         --likelihood independent --tag groups20 --seeds 1 2 --option sample_group_size --values 20 null
     python scripts/gls_sampling_ablation.py --dataset m4_hourly --model gpvar \\
-        --likelihood independent --tag groups20 --seeds 1 2 --option future_lag_leak --values none pf_deepar
+        --likelihood independent --tag groups20 --seeds 1 2 --option future_lag_leak --values none at_lag
 """
 
 from __future__ import annotations
