@@ -248,3 +248,18 @@ def test_banded_conditional_equals_the_schur_complement(size, series, rank, orde
     got_cov = cond.cov_factor @ cond.cov_factor.mT + torch.diag_embed(cond.cov_diag)
     torch.testing.assert_close(got_cov, cov, rtol=0, atol=1e-10)
     assert cond.num_fallbacks == 0
+
+
+@pytest.mark.parametrize("half", [torch.float16, torch.bfloat16])
+def test_half_blocks_are_factorised_in_float32(half):
+    dense, diag, off = block_banded_problem(4, 2, 2)
+    diag, off = (diag / 8).to(half), (off / 8).to(half)
+    factor = block_banded_cholesky(diag, off)
+    assert factor.diag[0].dtype == torch.float32
+    rounded = block_banded_cholesky(diag.double(), off.double())
+    torch.testing.assert_close(factor.logdet().double(), rounded.logdet(), rtol=1e-5, atol=1e-5)
+    u = torch.randn(2, 4, 2).to(half)
+    solved = factor.solve_upper(factor.solve_lower(u))
+    assert solved.dtype == torch.float32
+    expected = rounded.solve_upper(rounded.solve_lower(u.double()))
+    torch.testing.assert_close(solved.double(), expected, rtol=1e-4, atol=1e-4)
