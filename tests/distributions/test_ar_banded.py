@@ -4,6 +4,7 @@ conditional, each against dense float64 references."""
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -263,3 +264,53 @@ def test_half_blocks_are_factorised_in_float32(half):
     assert solved.dtype == torch.float32
     expected = rounded.solve_upper(rounded.solve_lower(u.double()))
     torch.testing.assert_close(solved.double(), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_two_batch_dimensions():
+    """Batch ``[2, 3]``: the closed forms and the factor read the trailing dimensions only."""
+    torch.manual_seed(4)
+    ar = ar_correlation(torch.randn(2, 3, 2, dtype=F64) * 0.5, 6)
+    corr = ar.dense()
+    eye = torch.eye(6, dtype=F64).expand_as(corr)
+    torch.testing.assert_close(ar.precision() @ corr, eye, rtol=0, atol=1e-12)
+    torch.testing.assert_close(ar.logdet(), torch.linalg.slogdet(corr)[1], rtol=0, atol=1e-12)
+    rank = 2
+    dense = torch.kron(ar.precision(), torch.eye(rank, dtype=F64)) + 3 * torch.eye(12, dtype=F64)
+    band = ar.precision_band()
+    eye_r = torch.eye(rank, dtype=F64)
+    diag = band[..., 0, :, None, None] * eye_r + 3 * eye_r
+    off = band[..., 1:, :].mT[..., None, None] * eye_r
+    factor = block_banded_cholesky(diag, off)
+    torch.testing.assert_close(factor.logdet(), torch.linalg.slogdet(dense)[1], rtol=0, atol=1e-10)
+    t_inv = factor.tail_inverse_factor(2)
+    corner = torch.linalg.inv(dense)[..., -4:, -4:]
+    torch.testing.assert_close(t_inv.mT @ t_inv, corner, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="block_banded_cholesky expects"):
+        block_banded_cholesky(diag, off[..., :1, :])  # R x 1 blocks
+
+
+def test_the_shape_error_message_and_the_default_name():
+    _, diag, off = block_banded_problem(3, 1, 2)
+    message = (
+        "block_banded_cholesky expects diag_blocks [..., D, R, R] and off_blocks "
+        "[..., D, p, R, R]; got (2, 3, 2, 2) and (2, 2, 1, 2, 2)"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        block_banded_cholesky(diag, off[:, :2])
+    bad = diag.clone()
+    bad[0, 1] = -torch.eye(2, dtype=F64) * 1e6
+    with pytest.raises(GLSCholeskyError, match="^block-banded matrix: "):
+        block_banded_cholesky(bad, off)
+
+
+def test_failed_and_jittered_flags_collect_every_block():
+    """Independent blocks (zero off-diagonal): a failure or a jitter at block 1 of 4 must be
+    reported even though the later blocks are healthy."""
+    eye = torch.eye(2, dtype=F64)
+    diag = eye.repeat(3, 4, 1, 1)
+    diag[1, 1] = -eye * 1e6  # element 1 fails at block 1
+    diag[2, 1] = torch.ones(2, 2, dtype=F64)  # element 2: singular PSD block, needs a jitter
+    off = torch.zeros(3, 4, 1, 2, 2, dtype=F64)
+    factor = block_banded_cholesky(diag, off, on_failure="identity")
+    assert factor.failed.tolist() == [False, True, False]
+    assert factor.jittered.tolist() == [False, False, True]  # a failed element is not "jittered"
