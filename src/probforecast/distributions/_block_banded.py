@@ -20,7 +20,6 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor
 
-from probforecast.distributions._capacitance import work_dtype
 from probforecast.distributions._cholesky import safe_cholesky
 
 
@@ -40,7 +39,6 @@ class BlockBandedFactor(NamedTuple):
 
     def solve_lower(self, rhs: Tensor) -> Tensor:
         """``L^{-1} u`` for ``u [..., D, R]`` (block forward substitution), ``[..., D, R]``."""
-        rhs = rhs.to(self.diag[0].dtype)
         out: list[Tensor] = []
         for k, tril in enumerate(self.diag):
             value = rhs[..., k, :]
@@ -52,7 +50,6 @@ class BlockBandedFactor(NamedTuple):
     def solve_upper(self, rhs: Tensor) -> Tensor:
         """``L^{-T} w`` for ``w [..., D, R]`` (block back substitution), ``[..., D, R]``."""
         size = len(self.diag)
-        rhs = rhs.to(self.diag[0].dtype)
         out: list[Tensor | None] = [None] * size
         for k in reversed(range(size)):
             value = rhs[..., k, :]
@@ -108,8 +105,8 @@ def block_banded_cholesky(
         name: what the matrix is, for the messages of :func:`safe_cholesky`.
         on_failure: as in :func:`safe_cholesky`: raise, or identity blocks and ``failed``.
 
-    Half-precision blocks are factorised in float32 (as :func:`safe_cholesky` does), and the
-    factor's solves return float32.
+    Half-precision blocks are factorised in float32 (:func:`safe_cholesky` does it, and type
+    promotion carries every later product and solve in float32); the solves return float32.
     """
     size, bandwidth = diag_blocks.shape[-3], off_blocks.shape[-3]
     if off_blocks.shape[-4] != size or off_blocks.shape[-2:] != diag_blocks.shape[-2:]:
@@ -117,8 +114,6 @@ def block_banded_cholesky(
             "block_banded_cholesky expects diag_blocks [..., D, R, R] and off_blocks "
             f"[..., D, p, R, R]; got {tuple(diag_blocks.shape)} and {tuple(off_blocks.shape)}"
         )
-    dtype = work_dtype(diag_blocks.dtype)
-    diag_blocks, off_blocks = diag_blocks.to(dtype), off_blocks.to(dtype)
     diag: list[Tensor] = []
     off: list[list[Tensor]] = []
     failed = jittered = None
