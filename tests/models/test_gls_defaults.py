@@ -266,3 +266,56 @@ def test_temporal_correlation_checks():
         TemporalCorrelation(6, 5, "ar", ar_order=4)
     with pytest.raises(ValueError, match="correlation kind must be 'kernel' or 'ar'; got 'se'"):
         TemporalCorrelation(6, 5, "se")
+
+
+def test_options_of_the_other_correlation_kind_are_errors():
+    with pytest.raises(
+        ValueError,
+        match=r"correlation 'ar' does not use the kernel-mixture options \['num_components', 'lengthscale_start'\]",
+    ):
+        TemporalCorrelation(6, 5, "ar", num_components=4, lengthscale_start=0.5)
+    with pytest.raises(ValueError, match=r"\['lengthscales'\]"):
+        TemporalCorrelation(6, 5, "ar", lengthscales=[1.0, 2.0])
+    with pytest.raises(ValueError, match=r"\['learn_lengthscales'\]"):
+        TemporalCorrelation(6, 5, "ar", learn_lengthscales=False)
+    with pytest.raises(ValueError, match="^ar_order=2 is an option of correlation 'ar'"):
+        TemporalCorrelation(6, 5, "kernel", ar_order=2)
+    assert TemporalCorrelation(6, 5, "ar", ar_order=2).ar_head.proj.out_features == 2
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"correlation": "kernel"},
+        {"correlation": "ar"},
+        {"num_components": 3},
+        {"lengthscales": [1.0, 2.0]},
+        {"lengthscale_start": 1.0},
+        {"learn_lengthscales": False},
+        {"ar_order": 1},
+    ],
+)
+def test_correlation_options_with_the_independent_likelihood_are_errors(option):
+    with pytest.raises(ValueError, match=rf"^\['{next(iter(option))}'\] configure the GLS"):
+        GPVar(4, 12, 6, "h", 4, lags=[1, 2], likelihood="independent", **option)
+
+
+def test_specs_written_with_every_correlation_default_still_load():
+    """Before the options became kind-specific a spec recorded all of them; the defaults that
+    its likelihood and kind do not use are dropped, other values still raise."""
+    legacy = dict(correlation="kernel", num_components=3, lengthscales=None)
+    legacy |= dict(lengthscale_start=1.0, learn_lengthscales=False, ar_order=1)
+    base = {"target_dim": 4, "context_length": 12, "prediction_length": 6, "lags": [1, 2]}
+    kernel = GPVar.upgrade_init_args({**base, **legacy, "num_components": 4})
+    assert "ar_order" not in kernel and kernel["num_components"] == 4
+    assert kernel["correlation"] == "kernel" and kernel["lengthscale_start"] == 1.0
+    GPVar(**kernel)
+    ar = GPVar.upgrade_init_args({**base, **legacy, "correlation": "ar", "ar_order": 2})
+    assert ar == {**base, "correlation": "ar", "ar_order": 2}
+    assert GPVar(**ar).correlation.ar_head.proj.out_features == 2
+    independent = GPVar.upgrade_init_args({**base, **legacy, "likelihood": "independent"})
+    assert independent == {**base, "likelihood": "independent"}
+    GPVar(**independent)
+    wrong = GPVar.upgrade_init_args({**base, **legacy, "correlation": "ar", "num_components": 4})
+    with pytest.raises(ValueError, match=r"\['num_components'\]"):
+        GPVar(**wrong)

@@ -95,7 +95,7 @@ def test_gls_variants_train_and_sample(kind, correlation, datamodule):
         datamodule,
         likelihood="gls",
         correlation=correlation,
-        learn_lengthscales=True,
+        **({"learn_lengthscales": True} if correlation == "kernel" else {"ar_order": 2}),
         reg_w=0.5,
     )
     batch = next(iter(datamodule.train_dataloader()))

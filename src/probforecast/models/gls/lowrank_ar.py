@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from abc import abstractmethod
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import torch
 from einops import rearrange, repeat
@@ -49,7 +49,11 @@ from probforecast.models.gls.lag_leak import (
 )
 from probforecast.models.gls.lags import default_lags, lagged_values
 from probforecast.models.gls.path_noise import PathNoise
-from probforecast.models.gls.temporal_correlation import CorrelationKind, TemporalCorrelation
+from probforecast.models.gls.temporal_correlation import (
+    CorrelationKind,
+    TemporalCorrelation,
+    given_options,
+)
 from probforecast.models.noise import SampleNoise
 
 log = logging.getLogger(__name__)
@@ -57,6 +61,15 @@ log = logging.getLogger(__name__)
 Likelihood = Literal["independent", "gls"]
 #: ``reg_w`` of ``likelihood: gls`` when none is given: the official code's CLI default.
 DEFAULT_REG_W = 2.5
+# what specs recorded for the correlation options before they became kind-specific
+LEGACY_CORRELATION_DEFAULTS: dict[str, Any] = {
+    "correlation": "kernel",
+    "num_components": 3,
+    "lengthscales": None,
+    "lengthscale_start": 1.0,
+    "learn_lengthscales": False,
+    "ar_order": 1,
+}
 Marginal = Literal["gaussian", "copula"]
 #: the backbone's recurrent state (GPVar: the LSTM's ``(h, c)``; Transformer: its input tokens)
 StateT = TypeVar("StateT")
@@ -76,7 +89,9 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
         likelihood: ``independent`` (w/o) or ``gls`` (w/).
         cross_correlation_horizon: ``D`` (default ``Q``); must divide ``Q``, and
             ``context_length - max(lags) >= D - 1``.
-        correlation: ``kernel`` (SE mixture + identity) or ``ar`` (AR(p) Toeplitz).
+        correlation: ``kernel`` (SE mixture + identity, the default) or ``ar`` (AR(p)
+            Toeplitz, block-banded). This and the five options below configure ``C``: with
+            ``likelihood: independent`` they are errors, as are the options of the other kind.
         num_components: see ``TemporalCorrelation``.
         lengthscales: see ``TemporalCorrelation``.
         lengthscale_start: see ``TemporalCorrelation``.
@@ -131,12 +146,12 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
         lags: list[int] | None = None,
         likelihood: Likelihood = "gls",
         cross_correlation_horizon: int | None = None,
-        correlation: CorrelationKind = "kernel",
-        num_components: int = 3,
+        correlation: CorrelationKind | None = None,
+        num_components: int | None = None,
         lengthscales: list[float] | None = None,
-        lengthscale_start: float = 1.0,
-        learn_lengthscales: bool = False,
-        ar_order: int = 1,
+        lengthscale_start: float | None = None,
+        learn_lengthscales: bool | None = None,
+        ar_order: int | None = None,
         reg_w: float | None = None,
         sigma_init: float = 1.0,
         sigma_min: float = 1e-3,
@@ -171,6 +186,15 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
                 f"the GLS sampler conditions on the last D-1={self.horizon_d - 1} context residuals: "
                 f"need data.context_length >= max(lags) + D - 1 = {self.max_lag + self.horizon_d - 1}"
             )
+        c_options: dict[str, Any] = {"num_components": num_components, "ar_order": ar_order}
+        c_options |= {"lengthscales": lengthscales, "lengthscale_start": lengthscale_start}
+        c_options |= {"learn_lengthscales": learn_lengthscales}
+        given = given_options(correlation=correlation, **c_options)
+        if likelihood == "independent" and given:
+            raise ValueError(
+                f"{given} configure the GLS correlation C, which likelihood 'independent' does "
+                "not have; remove them or use likelihood: gls"
+            )
         if likelihood == "independent" and reg_w is not None:
             raise ValueError(
                 f"reg_w={reg_w} regularises the GLS correlation C, which likelihood "
@@ -184,16 +208,7 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
         self.input_size = len(self.lags) + 1 + num_time_features + embedding_dim
         self.head = LowRankGaussianHead(hidden_size, rank, sigma_init, sigma_min)
         self.correlation = (
-            TemporalCorrelation(
-                hidden_size,
-                self.horizon_d,
-                correlation,
-                num_components,
-                lengthscales,
-                lengthscale_start,
-                learn_lengthscales,
-                ar_order,
-            )
+            TemporalCorrelation(hidden_size, self.horizon_d, correlation or "kernel", **c_options)
             if likelihood == "gls"
             else None
         )
@@ -242,6 +257,26 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
         return rearrange(hidden, "(b n) t h -> b t n h", b=b, n=n), state
 
     # ------------------------------------------------------------------ training
+    @classmethod
+    def upgrade_init_args(cls, init_args: dict[str, Any]) -> dict[str, Any]:
+        """Specs written before the correlation options became kind-specific (2026-12-03)
+        recorded every default: ``correlation: kernel``, ``num_components: 3``,
+        ``lengthscales: None``, ``lengthscale_start: 1.0``, ``learn_lengthscales: False``,
+        ``ar_order: 1``. Those that the spec's likelihood and kind do not use are dropped when
+        they hold the old default; any other value still raises."""
+        args = dict(init_args)
+        old_defaults = LEGACY_CORRELATION_DEFAULTS
+        if args.get("likelihood", "gls") == "independent":
+            unused = set(old_defaults)
+        elif args.get("correlation") == "ar":
+            unused = set(old_defaults) - {"correlation", "ar_order"}
+        else:
+            unused = {"ar_order"}
+        for name in unused:
+            if name in args and args[name] == old_defaults[name]:
+                del args[name]
+        return args
+
     def loss(self, batch: ForecastBatch) -> Tensor:
         """Negative log-likelihood per observed horizon value, plus the GLS regulariser.
 

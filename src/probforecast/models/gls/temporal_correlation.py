@@ -19,6 +19,11 @@ from probforecast.models.gls.heads import ARCoefficientHead, MixtureWeightHead
 CorrelationKind = Literal["kernel", "ar"]
 
 
+def given_options(**options: object) -> list[str]:
+    """The names of the options that are not ``None`` (set by the user), in order."""
+    return [name for name, value in options.items() if value is not None]
+
+
 class TemporalCorrelation(nn.Module):
     """``hidden [..., N, H] -> C [..., D, D]``: one correlation matrix shared by the N series.
 
@@ -30,11 +35,16 @@ class TemporalCorrelation(nn.Module):
     Args:
         hidden_size: ``H``. size: ``D``.
         kind: ``kernel`` or ``ar``.
-        num_components: ``M`` (identity included) for ``kernel``.
+        num_components: ``M`` (identity included) for ``kernel``; default 3.
         lengthscales: the ``M - 1`` SE lengthscales; default the first ``M - 1`` of
-            ``{lengthscale_start, lengthscale_start + 1, ...}`` (paper: start 0.5 or 1.0).
-        learn_lengthscales: make them parameters (softplus-positive, clamped at 8 as the code).
-        ar_order: ``p`` for ``ar``.
+            ``{lengthscale_start, lengthscale_start + 1, ...}`` (paper: start 0.5 or 1.0;
+            default 1.0).
+        learn_lengthscales: make them parameters (softplus-positive, clamped at 8 as the code);
+            default False.
+        ar_order: ``p`` for ``ar``; default 1.
+
+    The options of the other kind are errors, not silently ignored: ``ar`` with any of the four
+    kernel options, ``kernel`` with ``ar_order``.
     """
 
     def __init__(
@@ -42,14 +52,33 @@ class TemporalCorrelation(nn.Module):
         hidden_size: int,
         size: int,
         kind: CorrelationKind = "kernel",
-        num_components: int = 3,
+        num_components: int | None = None,
         lengthscales: list[float] | None = None,
-        lengthscale_start: float = 1.0,
-        learn_lengthscales: bool = False,
-        ar_order: int = 1,
+        lengthscale_start: float | None = None,
+        learn_lengthscales: bool | None = None,
+        ar_order: int | None = None,
     ) -> None:
         super().__init__()
         self.size, self.kind = size, kind
+        given = given_options(
+            num_components=num_components,
+            lengthscales=lengthscales,
+            lengthscale_start=lengthscale_start,
+            learn_lengthscales=learn_lengthscales,
+        )
+        if kind == "ar" and given:
+            raise ValueError(
+                f"correlation 'ar' does not use the kernel-mixture options {given}; "
+                "remove them or use correlation: kernel"
+            )
+        if kind == "kernel" and ar_order is not None:
+            raise ValueError(
+                f"ar_order={ar_order} is an option of correlation 'ar'; remove it or use "
+                "correlation: ar"
+            )
+        num_components = 3 if num_components is None else num_components
+        lengthscale_start = 1.0 if lengthscale_start is None else lengthscale_start
+        ar_order = 1 if ar_order is None else ar_order
         if kind == "kernel":
             if num_components < 2:
                 raise ValueError(
