@@ -319,3 +319,36 @@ def test_specs_written_with_every_correlation_default_still_load():
     wrong = GPVar.upgrade_init_args({**base, **legacy, "correlation": "ar", "num_components": 4})
     with pytest.raises(ValueError, match=r"\['num_components'\]"):
         GPVar(**wrong)
+
+
+def test_matrix_is_the_dense_correlation_of_either_kind():
+    """``matrix``: the kernel mixture itself, or the AR(p) Toeplitz matrix with its 1e-6
+    diagonal jitter (``ar_toeplitz_correlation``), for views and diagnostics."""
+    from probforecast.distributions import ar_toeplitz_correlation
+
+    torch.manual_seed(0)
+    hidden = torch.randn(2, 3, 6)
+    kernel = TemporalCorrelation(6, 5)
+    torch.testing.assert_close(kernel.matrix(hidden), kernel(hidden), rtol=0, atol=0)
+    ar = TemporalCorrelation(6, 5, "ar", ar_order=2)
+    phi = ar.ar_head(hidden).mean(dim=-2)
+    torch.testing.assert_close(ar.matrix(hidden), ar_toeplitz_correlation(phi, 5), rtol=0, atol=0)
+
+
+def test_diagnostic_figures_are_the_correlation_views():
+    from probforecast.data import ForecastDataModule, SyntheticOptions
+
+    dm = ForecastDataModule(
+        "synthetic",
+        context_length=12,
+        prediction_length=6,
+        batch_size=2,
+        synthetic=SyntheticOptions(num_series=4, length=200, num_test_windows=1),
+    )
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    model = GPVar(4, 12, 6, "h", dm.num_time_features, lags=[1, 2], cross_correlation_horizon=3)
+    views = model.eval().diagnostic_figures(batch)
+    assert views and all(name.startswith("gls_") for name in views)
+    plain = GPVar(4, 12, 6, "h", dm.num_time_features, lags=[1, 2], likelihood="independent")
+    assert plain.diagnostic_figures(batch) == {}

@@ -132,3 +132,27 @@ def test_leak_source_is_the_horizon_in_the_models_space(data):
     torch.testing.assert_close(scores, copula.to_gaussian(batch.future_target))
     assert not torch.allclose(scores, batch.future_target)
     assert seen is batch.future_observed
+
+
+def test_copula_models_are_leaked_the_truth_as_gaussian_scores(data, monkeypatch):
+    """With ``marginal: copula`` the model works on ``Phi^{-1}(F~(z))``: the replayed truth
+    must be the horizon in that space, not the raw values."""
+    import probforecast.models.gls.lowrank_ar as lowrank_ar
+
+    batch, dm = data
+    seen = []
+    real = lowrank_ar.replay_lag_leak
+
+    def recording(inputs, truth, observed, columns):
+        seen.append(truth)
+        return real(inputs, truth, observed, columns)
+
+    monkeypatch.setattr(lowrank_ar, "replay_lag_leak", recording)
+    model = build(
+        "gpvar", dm, likelihood="independent", marginal="copula", future_lag_leak="at_lag"
+    )
+    draw(model, batch)
+    copula = EmpiricalCopula.fit(batch.past_target, batch.past_observed)
+    assert seen
+    for truth in seen:
+        torch.testing.assert_close(truth, copula.to_gaussian(batch.future_target))
