@@ -54,7 +54,7 @@ def test_sweep_command_parses_with_the_agent_arguments(path, tmp_path):
     warnings.simplefilter("ignore")
     cli = ProbForecastCLI(
         args=[
-            *("--config", str(REPO / config_file)),
+            *(str(REPO / arg) if arg == config_file else arg for arg in base),
             *agent_args,
             *("--trainer.logger", "false", "--trainer.default_root_dir", str(tmp_path)),
             *("--data.cache_dir", str(tmp_path / "cache")),
