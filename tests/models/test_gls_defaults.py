@@ -16,8 +16,10 @@ import pytest
 import torch
 from torch import nn
 
+from probforecast.distributions import ar_toeplitz_correlation
 from probforecast.models import GPVar, TransformerForecaster
 from probforecast.models.gls.temporal_correlation import TemporalCorrelation
+from tests.models.gls_fixtures import double_training_batch
 
 
 def gpvar(target_dim, context_length, prediction_length, freq, **kwargs) -> GPVar:
@@ -324,8 +326,6 @@ def test_specs_written_with_every_correlation_default_still_load():
 def test_matrix_is_the_dense_correlation_of_either_kind():
     """``matrix``: the kernel mixture itself, or the AR(p) Toeplitz matrix with its 1e-6
     diagonal jitter (``ar_toeplitz_correlation``), for views and diagnostics."""
-    from probforecast.distributions import ar_toeplitz_correlation
-
     torch.manual_seed(0)
     hidden = torch.randn(2, 3, 6)
     kernel = TemporalCorrelation(6, 5)
@@ -336,19 +336,10 @@ def test_matrix_is_the_dense_correlation_of_either_kind():
 
 
 def test_diagnostic_figures_are_the_correlation_views():
-    from probforecast.data import ForecastDataModule, SyntheticOptions
-
-    dm = ForecastDataModule(
-        "synthetic",
-        context_length=12,
-        prediction_length=6,
-        batch_size=2,
-        synthetic=SyntheticOptions(num_series=4, length=200, num_test_windows=1),
-    )
-    dm.setup("fit")
-    batch = next(iter(dm.train_dataloader()))
+    batch, dm = double_training_batch(12, 6, 4)
     model = GPVar(4, 12, 6, "h", dm.num_time_features, lags=[1, 2], cross_correlation_horizon=3)
+    model = model.double()
     views = model.eval().diagnostic_figures(batch)
     assert views and all(name.startswith("gls_") for name in views)
     plain = GPVar(4, 12, 6, "h", dm.num_time_features, lags=[1, 2], likelihood="independent")
-    assert plain.diagnostic_figures(batch) == {}
+    assert plain.double().diagnostic_figures(batch) == {}

@@ -14,10 +14,12 @@ Conventions shared by every helper (``...`` = broadcastable batch dims):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import Tensor
+
+from probforecast.distributions._block_banded import BlockBandedFactor, block_banded_cholesky
 
 if TYPE_CHECKING:
     from probforecast.distributions.ar_correlation import ARCorrelation
@@ -38,11 +40,7 @@ def check_gls_args(
     Raises one ``ValueError`` that lists the expected and the received shapes. An
     ``ARCorrelation`` stands for its ``[..., D, D]`` matrix.
     """
-    corr_matrix = (
-        corr
-        if isinstance(corr, Tensor)
-        else corr.phi.new_zeros(()).expand(*corr.batch_shape, corr.size, corr.size)
-    )
+    corr_matrix = corr if isinstance(corr, Tensor) else corr.shape_stand_in()
     tensors = {"loc": loc, "cov_factor": cov_factor, "cov_diag": cov_diag, "corr": corr_matrix}
     if value is not None:
         tensors["value"] = value
@@ -112,6 +110,31 @@ def latent_capacitance(cov_factor: Tensor, prec: Tensor, corr_inv: Tensor) -> Te
     Cost ``O(D B R^2 + D^2 R^2)``; never touches a ``DB``-sized matrix.
     """
     return assemble_capacitance(latent_blocks(cov_factor, prec), corr_inv)
+
+
+def banded_latent_capacitance(
+    cov_factor: Tensor,
+    prec: Tensor,
+    precision_band: Tensor,
+    *,
+    name: str,
+    on_failure: Literal["raise", "identity"] = "raise",
+) -> BlockBandedFactor:
+    """Block-banded Cholesky factor of ``C^{-1} ⊗ I_R + blkdiag(L_k^T diag(prec_k) L_k)`` for a
+    banded ``C^{-1}`` given by its lower band ``precision_band [..., p + 1, D]``
+    (``band[..., j, k] = C^{-1}[k, k - j]``, e.g. ``ARCorrelation.precision_band()``):
+    diagonal blocks ``C^{-1}[k, k] I_R + M_k``, sub-diagonal blocks ``C^{-1}[k, k - j] I_R``."""
+    rank = cov_factor.shape[-1]
+    eye = torch.eye(rank, dtype=precision_band.dtype, device=precision_band.device)
+    diag = latent_blocks(cov_factor, prec) + precision_band[..., 0, :, None, None] * eye
+    off = precision_band[..., 1:, :].mT[..., None, None] * eye  # [..., D, p, R, R]
+    batch = torch.broadcast_shapes(diag.shape[:-3], off.shape[:-4])
+    return block_banded_cholesky(
+        diag.expand(*batch, *diag.shape[-3:]),
+        off.expand(*batch, *off.shape[-4:]),
+        name=name,
+        on_failure=on_failure,
+    )
 
 
 def latent_blocks(cov_factor: Tensor, prec: Tensor) -> Tensor:

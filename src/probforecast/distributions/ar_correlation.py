@@ -52,6 +52,11 @@ class ARCorrelation:
     def batch_shape(self) -> torch.Size:
         return self.phi.shape[:-1]
 
+    def shape_stand_in(self) -> Tensor:
+        """A zero-stride ``[..., D, D]`` tensor with ``C``'s batch shape, dtype and device: what
+        the argument checks of the GLS functions read in place of the matrix."""
+        return self.phi.new_zeros(()).expand(*self.batch_shape, self.size, self.size)
+
     def dense(self, jitter: float = 0.0) -> Tensor:
         """``C [..., D, D]``, ``C[i, j] = rho_{|i - j|}`` (+ ``jitter`` on the diagonal);
         autocorrelations below ``eps^2`` in magnitude are set to 0 (no subnormal numbers)."""

@@ -27,11 +27,11 @@ from torch.distributions import Distribution, constraints
 from torch.distributions.utils import lazy_property
 
 from probforecast.distributions._backend import choose_method, get_gls_options
-from probforecast.distributions._block_banded import block_banded_cholesky
 from probforecast.distributions._capacitance import capacitance_logdet_quad
 from probforecast.distributions._cholesky import safe_cholesky
 from probforecast.distributions._covariance_path import covariance_terms
 from probforecast.distributions._gls_ops import (
+    banded_latent_capacitance,
     check_gls_args,
     gls_covariance_matrix,
     gls_logdet,
@@ -52,26 +52,6 @@ def _corr_tril_and_inverse(corr: Tensor) -> tuple[Tensor, Tensor]:
     """``L_C = chol(C)`` and ``C^{-1} = cholesky_inverse(L_C)``, both ``[..., D, D]`` (D x D only)."""
     corr_tril = safe_cholesky(corr, name="correlation matrix C").tril
     return corr_tril, torch.cholesky_inverse(corr_tril)
-
-
-def _banded_capacitance_terms(
-    cov_factor: Tensor, prec: Tensor, eta: Tensor, corr: ARCorrelation
-) -> tuple[Tensor, Tensor]:
-    """``(log|Cap|, ||L_cap^{-1} u||^2)`` with ``Cap = C^{-1} ⊗ I_R + blkdiag(M_k)`` block-banded
-    (``C^{-1}`` of the AR(p) in closed form, bandwidth ``p``), ``u = A^T E^{-1} eta``."""
-    rank = cov_factor.shape[-1]
-    band = corr.precision_band()  # [..., p + 1, D]
-    eye = torch.eye(rank, dtype=band.dtype, device=band.device)
-    diag = latent_blocks(cov_factor, prec) + band[..., 0, :, None, None] * eye
-    off = band[..., 1:, :].mT[..., None, None] * eye  # [..., D, p, R, R]
-    batch = torch.broadcast_shapes(diag.shape[:-3], off.shape[:-4])
-    factor = block_banded_cholesky(
-        diag.expand(*batch, *diag.shape[-3:]),
-        off.expand(*batch, *off.shape[-4:]),
-        name="GLS capacitance",
-    )
-    u = latent_projection(cov_factor, prec, eta).unflatten(-1, (-1, rank))
-    return factor.logdet(), factor.solve_lower(u).square().sum((-2, -1))
 
 
 def gls_log_prob(
@@ -138,8 +118,12 @@ def gls_log_prob(
         corr = corr.dense()
     if isinstance(corr, ARCorrelation):
         prec, log_d = masked_precision(cov_diag, mask)
-        logdet_cap, quad = _banded_capacitance_terms(cov_factor, prec, eta, corr)
-        logdet = logdet_cap + rank * corr.logdet() + log_d.sum((-2, -1))
+        factor = banded_latent_capacitance(
+            cov_factor, prec, corr.precision_band(), name="GLS capacitance"
+        )
+        u = latent_projection(cov_factor, prec, eta).unflatten(-1, (d, rank))
+        quad = factor.solve_lower(u).square().sum((-2, -1))
+        logdet = factor.logdet() + rank * corr.logdet() + log_d.sum((-2, -1))
         maha = (prec * eta.square()).sum((-2, -1)) - quad
     elif method == "covariance":
         logdet, maha = covariance_terms(

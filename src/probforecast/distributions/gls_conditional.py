@@ -34,10 +34,9 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from probforecast.distributions._block_banded import block_banded_cholesky
 from probforecast.distributions._cholesky import safe_cholesky, warn_rate_limited
 from probforecast.distributions._gls_ops import (
-    latent_blocks,
+    banded_latent_capacitance,
     latent_capacitance,
     latent_projection,
     masked_precision,
@@ -94,7 +93,7 @@ def _check_conditional_args(
 ) -> torch.Size:
     """Validate shapes at the boundary; return the broadcast batch shape."""
     if isinstance(corr, ARCorrelation):  # checked as the [..., D, D] matrix it stands for
-        corr = corr.phi.new_zeros(()).expand(*corr.batch_shape, corr.size, corr.size)
+        corr = corr.shape_stand_in()
     got = (
         f"eta_obs {tuple(eta_obs.shape)}, factor_obs {tuple(factor_obs.shape)}, diag_obs "
         f"{tuple(diag_obs.shape)}, factor_next {tuple(factor_next.shape)}, diag_next "
@@ -162,17 +161,14 @@ def _latent_banded(
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """``(G m, V, failed, jittered)`` for an AR(p) ``C`` with ``D - 1 >= p`` (module docstring)."""
     d, rank, order = corr.size, factor_obs.shape[-1], corr.order
-    band = corr.leading(d - 1).precision_band()  # C_o^{-1}, [..., p + 1, D - 1]
-    eye_r = torch.eye(rank, dtype=factor_obs.dtype, device=factor_obs.device)
-    diag = latent_blocks(factor_obs, prec) + band[..., 0, :, None, None] * eye_r
-    off = band[..., 1:, :].mT[..., None, None] * eye_r  # [..., D - 1, p, R, R]
-    batch = torch.broadcast_shapes(diag.shape[:-3], off.shape[:-4])
-    factor = block_banded_cholesky(
-        diag.expand(*batch, *diag.shape[-3:]),
-        off.expand(*batch, *off.shape[-4:]),
+    factor = banded_latent_capacitance(
+        factor_obs,
+        prec,
+        corr.leading(d - 1).precision_band(),  # C_o^{-1}, [..., p + 1, D - 1]
         name="conditional capacitance",
         on_failure="identity",
     )
+    eye_r = torch.eye(rank, dtype=factor_obs.dtype, device=factor_obs.device)
     u = latent_projection(factor_obs, prec, eta).unflatten(-1, (d - 1, rank))
     m = factor.solve_upper(factor.solve_lower(u))  # Cap_o^{-1} u, [..., D - 1, R]
     g_tail = corr.phi.flip(-1)  # g at positions D-1-p .. D-2: phi_p .. phi_1

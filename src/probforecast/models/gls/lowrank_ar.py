@@ -186,9 +186,13 @@ class LowRankARForecaster(Forecaster, Generic[StateT]):
                 f"the GLS sampler conditions on the last D-1={self.horizon_d - 1} context residuals: "
                 f"need data.context_length >= max(lags) + D - 1 = {self.max_lag + self.horizon_d - 1}"
             )
-        c_options: dict[str, Any] = {"num_components": num_components, "ar_order": ar_order}
-        c_options |= {"lengthscales": lengthscales, "lengthscale_start": lengthscale_start}
-        c_options |= {"learn_lengthscales": learn_lengthscales}
+        c_options: dict[str, Any] = {
+            "num_components": num_components,
+            "lengthscales": lengthscales,
+            "lengthscale_start": lengthscale_start,
+            "learn_lengthscales": learn_lengthscales,
+            "ar_order": ar_order,
+        }
         given = given_options(correlation=correlation, **c_options)
         if likelihood == "independent" and given:
             raise ValueError(
