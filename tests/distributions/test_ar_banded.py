@@ -314,3 +314,17 @@ def test_failed_and_jittered_flags_collect_every_block():
     factor = block_banded_cholesky(diag, off, on_failure="identity")
     assert factor.failed.tolist() == [False, True, False]
     assert factor.jittered.tolist() == [False, False, True]  # a failed element is not "jittered"
+
+
+def test_a_correlation_batch_that_does_not_broadcast_is_refused():
+    """The argument checks read an ``ARCorrelation`` as its ``[..., D, D]`` matrix, batch
+    included: phi of batch 5 against inputs of batch 3 is a shape error, not a broadcast."""
+    phi, loc, factor, diag, value, mask = gls_problem(4, 3, 2, 1)
+    wrong = ar_correlation(torch.zeros(5, 1, dtype=F64), 4)
+    assert wrong.shape_stand_in().shape == (5, 4, 4)
+    with pytest.raises(ValueError, match=r"corr \(5, 4, 4\)"):
+        gls_log_prob(value, loc, factor, diag, wrong, mask=mask)
+    with pytest.raises(ValueError, match=r"corr \(5, 4, 4\)"):
+        gls_conditional_next(
+            value[:, :3], factor[:, :3], diag[:, :3], factor[:, 3], diag[:, 3], wrong
+        )
