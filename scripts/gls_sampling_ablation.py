@@ -1,18 +1,24 @@
 """Re-test finished GLS-family runs under several values of one sampling-only option.
 
 Re-tests ``reproduce_gls.py`` runs (their best checkpoints, no refit) once per value of
-``--option`` (an ``init_args`` key of the forecaster that only ``sample`` reads), with the same
+``--option`` (an ``init_args`` key of the forecaster that, on a trained checkpoint, changes only
+how it predicts), with the same
 sampling seeds for every value, and prints CRPS / CRPS-sum / energy score per seed and value:
 
 - ``sample_group_size``: independent groups of series (the official test loader) vs jointly.
   Per-series CRPS must agree within Monte-Carlo noise (a series' marginal does not depend on the
   grouping); CRPS-sum and the energy score may not.
 - ``future_lag_leak``: the official predictor's true horizon values in lagged inputs vs none.
+- ``attention_window`` (Transformer): ``0`` is the official predictor's full growing attention
+  (horizon step ``h`` attends to the ``P + h`` positions before it) on a model trained, as
+  there, with ``P``-token contexts; ``null`` is the training window ``P`` (ours).
 
     python scripts/gls_sampling_ablation.py --dataset m4_hourly --model gpvar \\
         --likelihood independent --tag groups20 --seeds 1 2 --option sample_group_size --values 20 null
     python scripts/gls_sampling_ablation.py --dataset m4_hourly --model gpvar \\
         --likelihood independent --tag groups20 --seeds 1 2 --option future_lag_leak --values none at_lag
+    python scripts/gls_sampling_ablation.py --dataset m4_hourly --model transformer \
+        --likelihood independent --seeds 1 2 3 --repeats 1 --option attention_window --values null 0
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import torch
 from probforecast.evaluate import QUIET_RUN_ARGS, backtest, reload_run, window_mean_scorer
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLING_OPTIONS = ("sample_group_size", "future_lag_leak")
+SAMPLING_OPTIONS = ("sample_group_size", "future_lag_leak", "attention_window")
 
 
 def main() -> None:
