@@ -93,8 +93,8 @@ def kernel_mixture_correlation(
         )
     if size < 1:
         raise ValueError(f"size (D) must be >= 1; got {size}")
-    pos = torch.arange(size, dtype=weights.dtype, device=weights.device)
-    sq_dist = (pos[:, None] - pos[None, :]) ** 2  # [D, D]
+    pos = torch.arange(size, device=weights.device)  # int64: exact (bf16 has 8 bits, 257 -> 256)
+    sq_dist = (pos[:, None] - pos[None, :]) ** 2  # [D, D] int64, promoted to weights' dtype below
     scale2 = lengthscales.clamp_min(_MIN_LENGTHSCALE) ** 2  # [..., M-1]
     kernels = torch.exp(-sq_dist / scale2[..., None, None])  # [..., M-1, D, D]
     eye = torch.eye(size, dtype=weights.dtype, device=weights.device)
