@@ -5,17 +5,22 @@ including broadcast batch shapes, masks, jitter and half precision."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
 from probforecast.distributions._capacitance import (
+    FIRST_ORDER_ONLY,
     CapacitanceLogdetQuad,
     SPDLogdetQuad,
     capacitance_logdet_quad,
+    first_order,
     spd_logdet_quad,
 )
 from probforecast.distributions._covariance_path import (
     CovarianceLogdetQuad,
+    block_indicator,
     kron_ones,
     masked_covariance,
 )
@@ -210,6 +215,54 @@ def test_kron_ones_is_block_constant():
     corr = _corr((2,), 3, 30)
     big = kron_ones(corr, 2)
     torch.testing.assert_close(big[1], torch.kron(corr[1], torch.ones(2, 2, dtype=F64)))
+
+
+def test_block_indicator_sums_blocks_on_the_requested_device():
+    """``E = I_D ⊗ 1_B`` (``E^T X E`` sums the ``B x B`` blocks of ``X``), made in the requested
+    dtype and on the requested device even when torch's default device differs (meta here)."""
+    x = torch.randn(6, 6, generator=_gen(31), dtype=F64)
+    with torch.device("meta"):
+        ind = block_indicator(3, 2, F64, torch.device("cpu"))
+    assert ind.device.type == "cpu" and ind.dtype == F64
+    torch.testing.assert_close(
+        ind, torch.kron(torch.eye(3, dtype=F64), torch.ones(2, 1, dtype=F64))
+    )
+    blocks = x.reshape(3, 2, 3, 2).sum((1, 3))
+    torch.testing.assert_close(ind.mT @ x @ ind, blocks, rtol=0, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------- first_order
+
+
+class _Cube(torch.autograd.Function):
+    """``(x, y) -> (x^3, x y)`` with a :func:`first_order` backward: two inputs and two outputs,
+    so that the wrapper must hand ``ctx`` and every output gradient through in order."""
+
+    @staticmethod
+    def forward(ctx, x, y):  # noqa: D102
+        ctx.save_for_backward(x, y)
+        return x**3, x * y
+
+    @staticmethod
+    def backward(ctx, g_cube, g_prod):  # noqa: D102
+        x, y = ctx.saved_tensors
+        return 3 * x**2 * g_cube + y * g_prod, x * g_prod
+
+
+def test_first_order_backward_gives_the_gradient_and_refuses_create_graph():
+    """``first_order(backward)`` passes ``ctx`` and all output gradients to ``backward``
+    (float64 gradcheck of a two-output Function), and a backward asked to build a graph raises
+    the ``FIRST_ORDER_ONLY`` RuntimeError instead of returning a constant gradient."""
+
+    class Wrapped(_Cube):
+        backward = staticmethod(first_order(_Cube.backward))
+
+    x = torch.randn(4, generator=_gen(32), dtype=F64, requires_grad=True)
+    y = torch.randn(4, generator=_gen(33), dtype=F64, requires_grad=True)
+    assert torch.autograd.gradcheck(Wrapped.apply, (x, y))
+    out = Wrapped.apply(x, y)
+    with pytest.raises(RuntimeError, match="^" + re.escape(FIRST_ORDER_ONLY) + "$"):
+        torch.autograd.grad(out[0].sum() + out[1].sum(), (x, y), create_graph=True)
 
 
 # ---------------------------------------------------------------------------- half precision

@@ -78,6 +78,19 @@ def test_corr_with_two_batch_dims():
         torch.testing.assert_close(_cov(cond)[0, i], cov)
 
 
+def test_a_size_one_batch_dim_of_corr_is_not_its_size():
+    """``corr [2, 1, D, D]``: ``D`` is the last dim, so a size-1 second dim does not turn the
+    conditional into the no-history (``D = 1``) unconditional one."""
+    args = _args(d=3)
+    corr = torch.stack([_corr(3), torch.eye(3, dtype=F64)]).reshape(2, 1, 3, 3)
+    cond = gls_conditional_next(*(dict(args, corr=corr)).values())
+    assert cond.loc.shape == (2, 1, 2)
+    for i in range(2):
+        mean, cov = _schur(dict(args, corr=corr[i, 0]))
+        torch.testing.assert_close(cond.loc[i, 0], mean)
+        torch.testing.assert_close(_cov(cond)[i, 0], cov)
+
+
 def test_non_square_corr_is_rejected():
     """``corr [..., D, D+1]`` raises the ValueError (``D`` comes from the last dim)."""
     args = _args(d=3)
@@ -116,6 +129,9 @@ def test_message_lists_the_received_shapes():
         "got eta_obs (2, 2), factor_obs (2, 2, 2), diag_obs (2, 2), factor_next (2, 2), "
         "diag_next (3,), corr (3, 3), mask_obs (2, 2)"
     )
+    with pytest.raises(ValueError) as info:  # no mask: the list ends with corr
+        gls_conditional_next(*args.values())
+    assert str(info.value).endswith("diag_next (3,), corr (3, 3)")
 
 
 @pytest.mark.parametrize(

@@ -100,12 +100,31 @@ def test_check_gls_args_message_lists_every_received_shape():
             args["loc"], args["cov_factor"], args["cov_diag"], args["corr"], args["value"], mask
         )
     message = str(info.value)
-    assert message.startswith("gls_log_prob expects value, loc [..., D, B], cov_factor")
-    assert "corr [..., D, D]" in message
+    assert message.startswith(
+        "gls_log_prob expects value, loc [..., D, B], cov_factor [..., D, B, R], cov_diag "
+        "[..., D, B], corr [..., D, D] and an optional bool mask [..., D, B], with broadcastable "
+        "leading dims; got loc (3, 5), "
+    )
     assert message.endswith(
         "got loc (3, 5), cov_factor (3, 2, 2), cov_diag (3, 2), corr (3, 3), value (3, 2), "
         "mask (3, 2)"
     )
+
+
+def test_integer_inputs_are_refused_with_the_floating_point_message():
+    """An integer ``value`` or ``corr`` of valid shape raises the ValueError that names the caller,
+    says what must be floating point and lists the received shapes."""
+    args = _valid()
+    for name in ("value", "corr"):
+        bad = dict(args, **{name: args[name].round().long()})
+        with pytest.raises(ValueError) as info:
+            check_gls_args(
+                bad["loc"], bad["cov_factor"], bad["cov_diag"], bad["corr"], bad["value"]
+            )
+        assert str(info.value) == (
+            "gls_log_prob: value, loc, cov_factor, cov_diag and corr must be floating point; got "
+            "loc (3, 2), cov_factor (3, 2, 2), cov_diag (3, 2), corr (3, 3), value (3, 2)"
+        )
 
 
 def test_gls_multivariate_normal_errors_name_the_class():
