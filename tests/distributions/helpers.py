@@ -42,3 +42,20 @@ def dense_log_prob(value, loc, factor, diag, corr) -> Tensor:
     return torch.distributions.MultivariateNormal(
         loc.flatten(-2), covariance_matrix=sigma
     ).log_prob(flat)
+
+
+def conditional_split(d, b, r, batch, seed):
+    """``random_params`` split for the next-step conditional: the first ``D - 1`` steps'
+    ``eta_obs [..., D-1, B]``, ``factor_obs [..., D-1, B, R]``, ``diag_obs [..., D-1, B]``, the
+    last step's ``factor_next [..., B, R]`` and ``diag_next [..., B]``, then the full
+    ``factor`` and ``diag``."""
+    _, factor, diag, eta = random_params(batch, d, b, r, seed=seed)
+    return (
+        eta[..., :-1, :],
+        factor[..., :-1, :, :],
+        diag[..., :-1, :],
+        factor[..., -1, :, :],
+        diag[..., -1, :],
+        factor,
+        diag,
+    )

@@ -17,7 +17,7 @@ from probforecast.distributions._cholesky import (
 )
 from probforecast.distributions.ar_correlation import ar_correlation
 
-from .helpers import dense_log_prob, dense_sigma, random_params
+from .helpers import conditional_split, dense_log_prob, dense_sigma, random_params
 
 F64 = torch.float64
 
@@ -52,14 +52,7 @@ def _schur(eta_obs, factor_obs, diag_obs, factor_next, diag_next, corr):
 
 
 def _conditional_args(batch, d, b=3, r=2, seed=0):
-    _, factor, diag, eta = random_params(batch, d, b, r, seed=seed)
-    return (
-        eta[..., :-1, :],
-        factor[..., :-1, :, :],
-        diag[..., :-1, :],
-        factor[..., -1, :, :],
-        diag[..., -1, :],
-    )
+    return conditional_split(d, b, r, batch, seed)[:5]
 
 
 def _cov(cond):

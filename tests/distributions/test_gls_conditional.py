@@ -15,7 +15,7 @@ from probforecast.distributions import (
 )
 from probforecast.distributions._cholesky import reset_warning_state
 
-from .helpers import dense_sigma, random_params
+from .helpers import conditional_split, dense_sigma, random_params
 
 F64 = torch.float64
 
@@ -23,19 +23,6 @@ F64 = torch.float64
 def _corr(d, weights=(0.5, 0.3, 0.2), batch=()):
     w = torch.tensor(weights, dtype=F64).expand(*batch, len(weights))
     return kernel_mixture_correlation(w, torch.tensor([1.0, 2.5], dtype=F64), d)
-
-
-def _split(d, b, r, batch, seed):
-    _, factor, diag, eta = random_params(batch, d, b, r, seed=seed)
-    return (
-        eta[..., :-1, :],
-        factor[..., :-1, :, :],
-        diag[..., :-1, :],
-        factor[..., -1, :, :],
-        diag[..., -1, :],
-        factor,
-        diag,
-    )
 
 
 def _dense_conditional(factor, diag, corr, eta_obs, observed=None):
@@ -61,7 +48,7 @@ def _cov(cond: GLSConditional):
 @pytest.mark.parametrize("r", [1, 3])
 def test_matches_dense_schur_complement(d, b, r):
     batch = (2,)
-    eta_obs, f_obs, d_obs, f_next, d_next, factor, diag = _split(
+    eta_obs, f_obs, d_obs, f_next, d_next, factor, diag = conditional_split(
         d, b, r, batch, seed=10 * d + b + r
     )
     corr = torch.stack([_corr(d), _corr(d, (0.1, 0.85, 0.05))])
@@ -81,7 +68,7 @@ def test_matches_dense_schur_complement(d, b, r):
 
 def test_identity_corr_gives_the_marginal():
     d, b, r = 4, 3, 2
-    eta_obs, f_obs, d_obs, f_next, d_next, _, _ = _split(d, b, r, (), seed=1)
+    eta_obs, f_obs, d_obs, f_next, d_next, _, _ = conditional_split(d, b, r, (), seed=1)
     cond = gls_conditional_next(eta_obs, f_obs, d_obs, f_next, d_next, torch.eye(d, dtype=F64))
     torch.testing.assert_close(cond.loc, torch.zeros(b, dtype=F64), rtol=0, atol=1e-14)
     torch.testing.assert_close(
@@ -103,7 +90,7 @@ def test_no_history_d_equals_one():
 
 def test_missing_history_is_marginalised():
     d, b, r = 4, 3, 2
-    eta_obs, f_obs, d_obs, f_next, d_next, factor, diag = _split(d, b, r, (), seed=3)
+    eta_obs, f_obs, d_obs, f_next, d_next, factor, diag = conditional_split(d, b, r, (), seed=3)
     mask = torch.tensor([[True, False, True], [False, False, False], [True, True, False]])
     garbage = torch.where(mask, eta_obs, torch.full_like(eta_obs, float("nan")))
     corr = _corr(d)
@@ -135,7 +122,7 @@ def test_sequential_sampling_reproduces_joint_covariance():
 
 
 def test_sample_shapes_and_generator():
-    eta_obs, f_obs, d_obs, f_next, d_next, _, _ = _split(3, 5, 2, (4,), seed=5)
+    eta_obs, f_obs, d_obs, f_next, d_next, _, _ = conditional_split(3, 5, 2, (4,), seed=5)
     cond = gls_conditional_next(eta_obs, f_obs, d_obs, f_next, d_next, _corr(3))
     assert cond.rsample().shape == (4, 5)
     a = cond.rsample((6,), generator=torch.Generator().manual_seed(1))
@@ -146,7 +133,7 @@ def test_sample_shapes_and_generator():
 def test_fallback_jitter_and_unconditional_are_counted_and_logged(caplog):
     reset_warning_state()
     d, b, r = 3, 4, 2
-    eta_obs, f_obs, d_obs, f_next, d_next, _, _ = _split(d, b, r, (3,), seed=6)
+    eta_obs, f_obs, d_obs, f_next, d_next, _, _ = conditional_split(d, b, r, (3,), seed=6)
     healthy = _corr(d)
     singular = torch.ones(d, d, dtype=F64)  # C_o rank one: needs jitter
     indefinite = torch.tensor(
@@ -171,7 +158,7 @@ def test_fallback_jitter_and_unconditional_are_counted_and_logged(caplog):
 
 
 def test_shape_errors():
-    eta_obs, f_obs, d_obs, f_next, d_next, _, _ = _split(3, 2, 2, (), seed=7)
+    eta_obs, f_obs, d_obs, f_next, d_next, _, _ = conditional_split(3, 2, 2, (), seed=7)
     with pytest.raises(ValueError, match=r"eta_obs \[\.\.\., D-1, B\]"):
         gls_conditional_next(eta_obs, f_obs, d_obs, f_next, d_next, _corr(4))
     with pytest.raises(ValueError, match="factor_next"):
@@ -179,7 +166,7 @@ def test_shape_errors():
 
 
 def _args(d=3, b=2, r=2):
-    eta_obs, f_obs, d_obs, f_next, d_next, _, _ = _split(d, b, r, (), seed=11)
+    eta_obs, f_obs, d_obs, f_next, d_next, _, _ = conditional_split(d, b, r, (), seed=11)
     return {
         "eta_obs": eta_obs,
         "factor_obs": f_obs,
